@@ -1,0 +1,1838 @@
+// SPDX-License-Identifier: MIT
+/*
+ * proc.c - goroutines, threads and processors: the M:P:G scheduler.
+ *
+ * The model is Go's runtime/proc.go.  G is a goroutine, M an OS thread, P
+ * the right to run goroutines; an M runs goroutine code only while it holds
+ * a P.  Each P has a 256-slot lock-free ring of runnable Gs plus a runnext
+ * slot (the G most recently readied by this P runs next: a channel hand-off
+ * then costs one switch and stays in cache).  Overflow goes to the global
+ * run queue under sched.lock.  An M with nothing to run steals half of
+ * another P's ring.
+ *
+ * Switching.  Unlike Go, which always passes through g0 (mcall), a
+ * goroutine that parks, yields or exits switches straight to the next
+ * runnable G of its P when there is one, so a hand-off costs one register
+ * switch.  What must happen to the previous G once nothing runs on its
+ * stack any more (queue it, run a park's unlock callback, free it) is left
+ * in m->post and done by finish_switch() in whatever context resumes on
+ * this M.  No G is published as runnable while its stack is still in use.
+ *
+ * Worker parking follows Go's spinning-M protocol: a G made runnable wakes
+ * an idle P only if no M is already spinning (looking for work with a P);
+ * a spinning M that finds work stops spinning and wakes another spinner, so
+ * the number of spinners stays at most one beyond need, and wake-ups go one
+ * at a time.  The last spinner to give up re-checks every run queue after
+ * leaving the spinning state, which closes the window where a readier saw
+ * a spinner and did not wake anyone.  Waking an idle vCPU costs 20-25 us on
+ * these VMs, so a spinning M also spins briefly on the queues before it
+ * parks.
+ *
+ * Preemption without signals (DESIGN.md section 4): gort never switches a
+ * goroutine from a signal handler.  sysmon takes the P away from a G that
+ * has run C code for 10 ms (or sat in gort_syscall_begin/end for 20 us),
+ * using the runtime-entry handshake described in runtime.h; the G keeps its
+ * thread and queues for a P at its next runtime call (rt_enter_slow).
+ *
+ * Invariants:
+ *  - A G is on at most one run queue, and on none while it runs.
+ *  - m->p != NULL and p->m == m and p->status == P_RUNNING while an M runs
+ *    goroutine code with a P (P_SYSCALL inside gort_syscall_begin/end).
+ *  - An M whose lockedg is set runs no other G: it hands its P away and
+ *    sleeps until lockedg is runnable and some M gives it a P back.
+ *  - nmspinning counts Ms with m->spinning set.
+ *
+ * Lock order: sched.lock -> allglock.  sched.lock is never held across a
+ * context switch or a futex sleep.
+ *
+ * Rejected alternatives:
+ *  1. Switching through g0 on every park (Go's mcall): twice the switches
+ *     and a cold stack on the hot channel path.
+ *  2. One global run queue: contention on every spawn and wake-up.
+ *  3. Async preemption by signals: C has no safe points (a goroutine
+ *     stopped inside malloc would deadlock the next one to call malloc).
+ *  4. Allocating a goroutine's stack at gort_go: a G that has not started
+ *     needs none; taking it at first run from a per-P cache of hot stacks
+ *     lets a million pending goroutines cost only their descriptors.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifdef GORT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#include "runtime.h"
+
+struct gort_sched gort_sched;
+__thread struct gort_m *gort_tls_m __attribute__((tls_model("initial-exec")));
+
+#define sched gort_sched
+
+/* spin on the run queues this long before an idle M parks */
+#define SPIN_NS 50000
+#define GOID_BATCH 16
+#define G_SLAB 64
+
+static const char *const waitreason_strings[WR_COUNT] = {
+	[WR_ZERO] = "",
+	[WR_SYNC_WAITGROUP_WAIT] = "sync.WaitGroup.Wait",
+	[WR_SEMACQUIRE] = "semacquire",
+	[WR_CHAN_RECEIVE] = "chan receive",
+	[WR_CHAN_SEND] = "chan send",
+	[WR_CHAN_RECEIVE_NIL] = "chan receive (nil chan)",
+	[WR_CHAN_SEND_NIL] = "chan send (nil chan)",
+	[WR_SELECT] = "select",
+	[WR_SELECT_NO_CASES] = "select (no cases)",
+	[WR_SLEEP] = "sleep",
+	[WR_SYNC_MUTEX_LOCK] = "sync.Mutex.Lock",
+	[WR_SYNC_RWMUTEX_RLOCK] = "sync.RWMutex.RLock",
+	[WR_SYNC_RWMUTEX_LOCK] = "sync.RWMutex.Lock",
+	[WR_SYNC_COND_WAIT] = "sync.Cond.Wait",
+	[WR_IO_WAIT] = "IO wait",
+	[WR_PREEMPTED] = "preempted",
+};
+
+const char *gort_waitreason_str(unsigned int wr)
+{
+	return wr < WR_COUNT ? waitreason_strings[wr] : "?";
+}
+
+static void schedule_loop(struct gort_m *m);
+static void stopm(struct gort_m *m);
+static void wakep(void);
+static void gfput(struct gort_p *p, struct gort_g *gp);
+
+/* Bumped by every gort_main: Ms of an ended run see a stale value. */
+_Atomic uint32_t gort_generation;
+
+static inline bool m_must_exit(const struct gort_m *m)
+{
+	return m->exiting || m->gen != atomic_load_explicit(
+					       &gort_generation,
+					       memory_order_relaxed) ||
+	       atomic_load_explicit(&sched.exiting, memory_order_acquire);
+}
+
+static inline bool single_p(void)
+{
+	return atomic_load_explicit(&sched.gomaxprocs, memory_order_relaxed) ==
+	       1;
+}
+
+static inline struct gort_g *runq_slot_load(struct gort_p *p, uint32_t i)
+{
+	return __atomic_load_n(&p->runq[i % GORT_RUNQ_SIZE], __ATOMIC_RELAXED);
+}
+
+static inline void runq_slot_store(struct gort_p *p, uint32_t i,
+				   struct gort_g *gp)
+{
+	__atomic_store_n(&p->runq[i % GORT_RUNQ_SIZE], gp, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------------ */
+/* Global run queue (sched.lock held)                                 */
+/* ------------------------------------------------------------------ */
+
+static void globrunqput(struct gort_g *gp)
+{
+	gp->schedlink = NULL;
+	if (sched.runqtail)
+		sched.runqtail->schedlink = gp;
+	else
+		sched.runqhead = gp;
+	sched.runqtail = gp;
+	atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
+}
+
+static void globrunqputbatch(struct gort_g *head, struct gort_g *tail,
+			     int32_t n)
+{
+	tail->schedlink = NULL;
+	if (sched.runqtail)
+		sched.runqtail->schedlink = head;
+	else
+		sched.runqhead = head;
+	sched.runqtail = tail;
+	atomic_fetch_add_explicit(&sched.runqsize, n, memory_order_relaxed);
+}
+
+static struct gort_g *globrunqpop(void)
+{
+	struct gort_g *gp = sched.runqhead;
+
+	if (!gp)
+		return NULL;
+	sched.runqhead = gp->schedlink;
+	if (!sched.runqhead)
+		sched.runqtail = NULL;
+	atomic_fetch_sub_explicit(&sched.runqsize, 1, memory_order_relaxed);
+	return gp;
+}
+
+static bool runqput(struct gort_p *p, struct gort_g *gp, bool next);
+
+/* Take a fair share of the global queue: one to run, the rest to p. */
+static struct gort_g *globrunqget(struct gort_p *p, int32_t max)
+{
+	int32_t size = atomic_load_explicit(&sched.runqsize,
+					    memory_order_relaxed);
+	int32_t n, procs = atomic_load_explicit(&sched.gomaxprocs,
+						memory_order_relaxed);
+	struct gort_g *gp;
+
+	if (size == 0)
+		return NULL;
+	n = size / procs + 1;
+	if (n > size)
+		n = size;
+	if (max > 0 && n > max)
+		n = max;
+	if (n > GORT_RUNQ_SIZE / 2)
+		n = GORT_RUNQ_SIZE / 2;
+	gp = globrunqpop();
+	while (--n > 0)
+		runqput(p, globrunqpop(), false);
+	return gp;
+}
+
+/* ------------------------------------------------------------------ */
+/* Local run queues                                                   */
+/* ------------------------------------------------------------------ */
+
+static bool runqempty(struct gort_p *p)
+{
+	for (;;) {
+		uint32_t head = atomic_load_explicit(&p->runqhead,
+						     memory_order_acquire);
+		uint32_t tail = atomic_load_explicit(&p->runqtail,
+						     memory_order_acquire);
+		struct gort_g *next = atomic_load_explicit(
+			&p->runnext, memory_order_acquire);
+
+		if (tail == atomic_load_explicit(&p->runqtail,
+						 memory_order_acquire))
+			return head == tail && !next;
+	}
+}
+
+/* Move half of p's ring plus gp to the global queue (ring is full). */
+static bool runqputslow(struct gort_p *p, struct gort_g *gp, uint32_t head,
+			uint32_t tail)
+{
+	struct gort_g *batch[GORT_RUNQ_SIZE / 2 + 1];
+	uint32_t i, n = (tail - head) / 2;
+
+	for (i = 0; i < n; i++)
+		batch[i] = runq_slot_load(p, head + i);
+	if (!atomic_compare_exchange_strong_explicit(
+		    &p->runqhead, &head, head + n, memory_order_release,
+		    memory_order_relaxed))
+		return false;
+	batch[n] = gp;
+	for (i = 0; i < n; i++)
+		batch[i]->schedlink = batch[i + 1];
+	gort_lock(&sched.lock);
+	globrunqputbatch(batch[0], batch[n], (int32_t)n + 1);
+	gort_unlock(&sched.lock);
+	return true;
+}
+
+/* Queue gp on p, which the caller owns; with next, into runnext. */
+static bool runqput(struct gort_p *p, struct gort_g *gp, bool next)
+{
+	uint32_t head, tail;
+
+	if (next) {
+		struct gort_g *old;
+
+		if (single_p()) {
+			old = atomic_load_explicit(&p->runnext,
+						   memory_order_relaxed);
+			atomic_store_explicit(&p->runnext, gp,
+					      memory_order_relaxed);
+		} else {
+			old = atomic_exchange_explicit(&p->runnext, gp,
+						       memory_order_acq_rel);
+		}
+		if (!old)
+			return true;
+		gp = old;
+	}
+	for (;;) {
+		head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+		tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+		if (tail - head < GORT_RUNQ_SIZE) {
+			runq_slot_store(p, tail, gp);
+			atomic_store_explicit(&p->runqtail, tail + 1,
+					      memory_order_release);
+			return true;
+		}
+		if (runqputslow(p, gp, head, tail))
+			return true;
+	}
+}
+
+/* Owner's dequeue: runnext first, then the ring. */
+static struct gort_g *runqget(struct gort_p *p)
+{
+	struct gort_g *gp;
+	uint32_t head, tail;
+
+	if (single_p()) {
+		/* No other P exists, so no thief can race the owner. */
+		gp = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+		if (gp) {
+			atomic_store_explicit(&p->runnext, NULL,
+					      memory_order_relaxed);
+			return gp;
+		}
+		head = atomic_load_explicit(&p->runqhead, memory_order_relaxed);
+		tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+		if (head == tail)
+			return NULL;
+		gp = runq_slot_load(p, head);
+		atomic_store_explicit(&p->runqhead, head + 1,
+				      memory_order_relaxed);
+		return gp;
+	}
+	gp = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+	if (gp && atomic_compare_exchange_strong_explicit(
+			  &p->runnext, &gp, NULL, memory_order_acq_rel,
+			  memory_order_relaxed))
+		return gp;
+	for (;;) {
+		head = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+		tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+		if (tail == head)
+			return NULL;
+		gp = runq_slot_load(p, head);
+		if (atomic_compare_exchange_weak_explicit(
+			    &p->runqhead, &head, head + 1,
+			    memory_order_release, memory_order_relaxed))
+			return gp;
+	}
+}
+
+/* Grab half of victim's queue into batch starting at batch_head. */
+static uint32_t runqgrab(struct gort_p *victim, struct gort_p *into,
+			 uint32_t batch_head, bool steal_runnext)
+{
+	for (;;) {
+		uint32_t head = atomic_load_explicit(&victim->runqhead,
+						     memory_order_acquire);
+		uint32_t tail = atomic_load_explicit(&victim->runqtail,
+						     memory_order_acquire);
+		uint32_t i, n = tail - head;
+
+		n -= n / 2;
+		if (n == 0) {
+			struct gort_g *next;
+			int64_t until;
+
+			if (!steal_runnext)
+				return 0;
+			next = atomic_load_explicit(&victim->runnext,
+						    memory_order_acquire);
+			if (!next)
+				return 0;
+			/*
+			 * The victim probably just readied next and is about
+			 * to block and run it: give it ~3 us (Go sleeps the
+			 * same) rather than bouncing next between CPUs.
+			 */
+			if (atomic_load_explicit(&victim->status,
+						 memory_order_relaxed) ==
+			    P_RUNNING) {
+				until = gort_nanotime_internal() + 3000;
+				while (gort_nanotime_internal() < until)
+					gort_cpu_relax();
+			}
+			if (!atomic_compare_exchange_strong_explicit(
+				    &victim->runnext, &next, NULL,
+				    memory_order_acq_rel,
+				    memory_order_relaxed))
+				continue;
+			runq_slot_store(into, batch_head, next);
+			return 1;
+		}
+		if (n > GORT_RUNQ_SIZE / 2)
+			continue;	/* read inconsistent head and tail */
+		for (i = 0; i < n; i++)
+			runq_slot_store(into, batch_head + i,
+					runq_slot_load(victim, head + i));
+		if (atomic_compare_exchange_strong_explicit(
+			    &victim->runqhead, &head, head + n,
+			    memory_order_release, memory_order_relaxed))
+			return n;
+	}
+}
+
+static struct gort_g *runqsteal(struct gort_p *p, struct gort_p *victim,
+				bool steal_runnext)
+{
+	uint32_t tail = atomic_load_explicit(&p->runqtail,
+					     memory_order_relaxed);
+	uint32_t n = runqgrab(victim, p, tail, steal_runnext);
+	struct gort_g *gp;
+
+	if (n == 0)
+		return NULL;
+	n--;
+	gp = runq_slot_load(p, tail + n);
+	if (n)
+		atomic_store_explicit(&p->runqtail, tail + n,
+				      memory_order_release);
+	return gp;
+}
+
+static uint32_t fastrand(struct gort_m *m)
+{
+	uint32_t x = m->fastrand;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	m->fastrand = x;
+	return x;
+}
+
+static struct gort_g *stealwork(struct gort_m *m)
+{
+	int32_t procs = atomic_load_explicit(&sched.gomaxprocs,
+					     memory_order_relaxed);
+	int round, i;
+
+	for (round = 0; round < 4; round++) {
+		uint32_t start = fastrand(m) % (uint32_t)procs;
+
+		for (i = 0; i < procs; i++) {
+			struct gort_p *victim =
+				sched.allp[(start + i) % (uint32_t)procs];
+			struct gort_g *gp;
+
+			if (victim == m->p ||
+			    atomic_load_explicit(&victim->status,
+						 memory_order_relaxed) ==
+				    P_IDLE)
+				continue;
+			gp = runqsteal(m->p, victim, round == 3);
+			if (gp)
+				return gp;
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Idle P and M lists (sched.lock held)                               */
+/* ------------------------------------------------------------------ */
+
+static void pidleput(struct gort_p *p)
+{
+	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
+	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
+	p->link = sched.pidle;
+	sched.pidle = p;
+	atomic_fetch_add_explicit(&sched.npidle, 1, memory_order_relaxed);
+}
+
+static struct gort_p *pidleget(void)
+{
+	struct gort_p *p = sched.pidle;
+
+	if (p) {
+		sched.pidle = p->link;
+		atomic_fetch_sub_explicit(&sched.npidle, 1,
+					  memory_order_relaxed);
+	}
+	return p;
+}
+
+static void mput(struct gort_m *m)
+{
+	m->link = sched.midle;
+	sched.midle = m;
+	sched.nmidle++;
+}
+
+static struct gort_m *mget(void)
+{
+	struct gort_m *m = sched.midle;
+
+	if (m) {
+		sched.midle = m->link;
+		sched.nmidle--;
+	}
+	return m;
+}
+
+static void acquirep(struct gort_m *m, struct gort_p *p)
+{
+	m->p = p;
+	atomic_store_explicit(&p->m, m, memory_order_relaxed);
+	atomic_store_explicit(&p->status, P_RUNNING, memory_order_release);
+}
+
+static struct gort_p *releasep(struct gort_m *m)
+{
+	struct gort_p *p = m->p;
+
+	m->p = NULL;
+	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
+	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Deadlock detection                                                 */
+/* ------------------------------------------------------------------ */
+
+int gort_mcount_running(void)
+{
+	return sched.mcount - sched.nmidle - sched.nmidlelocked;
+}
+
+/* Called with sched.lock held whenever an M goes idle. */
+static void checkdead(void)
+{
+	struct gort_g *gp;
+	int waiting = 0;
+
+	if (atomic_load(&sched.exiting) || atomic_load(&sched.stw_wait))
+		return;
+	if (gort_mcount_running() > 0 || sched.nforeign > 0)
+		return;
+	if (atomic_load(&sched.runqsize) > 0)
+		return;
+	for (int i = 0; i < atomic_load(&sched.gomaxprocs); i++)
+		if (!runqempty(sched.allp[i]))
+			return;
+	gort_lock(&sched.allglock);
+	for (gp = sched.allg; gp; gp = gp->allnext) {
+		uint32_t s = atomic_load(&gp->status);
+
+		if (s == G_WAITING) {
+			waiting++;
+		} else if (s == G_RUNNABLE || s == G_RUNNING ||
+			   s == G_SYSCALL) {
+			gort_unlock(&sched.allglock);
+			return;
+		}
+	}
+	gort_unlock(&sched.allglock);
+	gort_unlock(&sched.lock);
+	if (waiting == 0)
+		gort_fatal("no goroutines (main called gort_goexit) - deadlock!");
+	gort_fatal("all goroutines are asleep - deadlock!");
+}
+
+/* ------------------------------------------------------------------ */
+/* Ms                                                                 */
+/* ------------------------------------------------------------------ */
+
+static void *mstart(void *arg);
+
+static struct gort_m *allocm(void)
+{
+	struct gort_m *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		gort_fatal("runtime: cannot allocate an M");
+	gort_lock(&sched.lock);
+	m->id = sched.mnext++;
+	m->gen = atomic_load(&gort_generation);
+	m->fastrand = (uint32_t)(m->id * 2654435761u) | 1;
+	m->alllink = sched.allm;
+	sched.allm = m;
+	sched.mcount++;
+	gort_unlock(&sched.lock);
+	return m;
+}
+
+static void newm(struct gort_p *p, bool spinning)
+{
+	struct gort_m *m = allocm();
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int err;
+
+	m->nextp = p;
+	atomic_store(&m->spinning, spinning);
+	atomic_fetch_add(&sched.mlive, 1);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 1 << 20);
+	/* Ms start with every signal blocked until their altstack is set. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&m->thread, &attr, mstart, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (err)
+		gort_fatal("runtime: failed to create new OS thread (%s)",
+			   strerror(err));
+}
+
+/* Start an M to run p (an idle P when NULL); spinning: it looks for work. */
+static void startm(struct gort_p *p, bool spinning)
+{
+	struct gort_m *nm;
+
+	gort_lock(&sched.lock);
+	if (!p) {
+		p = pidleget();
+		if (!p) {
+			gort_unlock(&sched.lock);
+			if (spinning)
+				atomic_fetch_sub(&sched.nmspinning, 1);
+			return;
+		}
+	}
+	nm = mget();
+	gort_unlock(&sched.lock);
+	if (!nm) {
+		newm(p, spinning);
+		return;
+	}
+	atomic_store(&nm->spinning, spinning);
+	nm->nextp = p;
+	gort_note_wake(&nm->park);
+}
+
+/* Wake an idle P for a newly runnable G if no M is already looking. */
+static void wakep(void)
+{
+	int32_t zero = 0;
+
+	if (atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0)
+		return;
+	if (atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) ||
+	    !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
+		return;
+	startm(NULL, true);
+}
+
+/* p has no M any more: find it one if it has work, else idle it. */
+void gort_handoffp(struct gort_p *p)
+{
+	int32_t zero = 0;
+
+	if (!runqempty(p) || atomic_load(&sched.runqsize) > 0) {
+		startm(p, false);
+		return;
+	}
+	if (atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) == 0 &&
+	    atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1)) {
+		startm(p, true);
+		return;
+	}
+	gort_lock(&sched.lock);
+	if (atomic_load(&sched.stw_wait)) {
+		atomic_store(&p->m, NULL);
+		atomic_store(&p->status, P_STOP);
+		if (atomic_fetch_sub(&sched.stopwait, 1) == 1)
+			gort_note_wake(&sched.stopnote);
+		gort_unlock(&sched.lock);
+		return;
+	}
+	if (atomic_load(&sched.runqsize) > 0) {
+		gort_unlock(&sched.lock);
+		startm(p, false);
+		return;
+	}
+	pidleput(p);
+	gort_unlock(&sched.lock);
+}
+
+/* Park m until startm hands it a P (or the runtime ends). */
+static void stopm(struct gort_m *m)
+{
+	gort_lock(&sched.lock);
+	mput(m);
+	m->blocked = true;
+	checkdead();
+	gort_unlock(&sched.lock);
+	gort_note_sleep(&m->park);
+	gort_note_clear(&m->park);
+	gort_lock(&sched.lock);
+	m->blocked = false;
+	gort_unlock(&sched.lock);
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+	}
+}
+
+/* Give up the P for a stop-the-world and wait to be restarted. */
+static void gcstopm(struct gort_m *m)
+{
+	struct gort_p *p;
+
+	if (atomic_load(&m->spinning)) {
+		atomic_store(&m->spinning, false);
+		atomic_fetch_sub(&sched.nmspinning, 1);
+	}
+	p = m->p;
+	m->p = NULL;
+	atomic_store(&p->m, NULL);
+	gort_lock(&sched.lock);
+	atomic_store(&p->status, P_STOP);
+	if (atomic_fetch_sub(&sched.stopwait, 1) == 1)
+		gort_note_wake(&sched.stopnote);
+	gort_unlock(&sched.lock);
+	stopm(m);
+}
+
+/* m's locked G cannot run elsewhere: hand the P away and wait for it. */
+static void stoplockedm(struct gort_m *m)
+{
+	if (m->p)
+		gort_handoffp(releasep(m));
+	gort_lock(&sched.lock);
+	sched.nmidlelocked++;
+	m->blocked = true;
+	checkdead();
+	gort_unlock(&sched.lock);
+	gort_note_sleep(&m->park);
+	gort_note_clear(&m->park);
+	gort_lock(&sched.lock);
+	sched.nmidlelocked--;
+	m->blocked = false;
+	gort_unlock(&sched.lock);
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+	}
+}
+
+/* gp is wired to another M: give that M our P and go idle. */
+static void startlockedm(struct gort_m *m, struct gort_g *gp)
+{
+	struct gort_m *lm = gp->lockedm;
+	struct gort_p *p = releasep(m);
+
+	lm->nextp = p;
+	gort_note_wake(&lm->park);
+	stopm(m);
+}
+
+static void resetspinning(struct gort_m *m)
+{
+	atomic_store(&m->spinning, false);
+	atomic_fetch_sub(&sched.nmspinning, 1);
+	wakep();
+}
+
+/* ------------------------------------------------------------------ */
+/* Finding work                                                       */
+/* ------------------------------------------------------------------ */
+
+static struct gort_g *trylocal(struct gort_m *m)
+{
+	struct gort_p *p = m->p;
+	struct gort_g *gp;
+
+	if ((atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61) ==
+		    0 &&
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		gort_lock(&sched.lock);
+		gp = globrunqget(p, 1);
+		gort_unlock(&sched.lock);
+		if (gp)
+			return gp;
+	}
+	gp = runqget(p);
+	if (gp)
+		return gp;
+	if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		gort_lock(&sched.lock);
+		gp = globrunqget(p, 0);
+		gort_unlock(&sched.lock);
+	}
+	return gp;
+}
+
+static bool become_spinning(struct gort_m *m)
+{
+	int32_t procs = atomic_load(&sched.gomaxprocs);
+
+	if (atomic_load(&m->spinning))
+		return true;
+	if (2 * atomic_load(&sched.nmspinning) >=
+	    procs - atomic_load(&sched.npidle))
+		return false;
+	atomic_store(&m->spinning, true);
+	atomic_fetch_add(&sched.nmspinning, 1);
+	return true;
+}
+
+/* Block until there is a G to run; NULL when the M must stop. */
+static struct gort_g *findrunnable(struct gort_m *m)
+{
+	struct gort_g *gp;
+	struct gort_p *p;
+	int64_t until;
+	int i;
+
+top:
+	if (m_must_exit(m))
+		return NULL;
+	if (atomic_load(&sched.stw_wait)) {
+		gcstopm(m);
+		goto top;
+	}
+	gp = trylocal(m);
+	if (gp)
+		return gp;
+	if (become_spinning(m)) {
+		gp = stealwork(m);
+		if (gp)
+			return gp;
+		until = gort_nanotime_internal() + SPIN_NS;
+		do {
+			for (i = 0; i < 64; i++)
+				gort_cpu_relax();
+			if (atomic_load(&sched.stw_wait) || m_must_exit(m))
+				goto top;
+			gp = trylocal(m);
+			if (!gp && atomic_load(&sched.gomaxprocs) > 1)
+				gp = stealwork(m);
+			if (gp)
+				return gp;
+		} while (gort_nanotime_internal() < until);
+	}
+
+	gort_lock(&sched.lock);
+	if (atomic_load(&sched.stw_wait) || m_must_exit(m)) {
+		gort_unlock(&sched.lock);
+		goto top;
+	}
+	if (atomic_load(&sched.runqsize) > 0) {
+		gp = globrunqget(m->p, 0);
+		gort_unlock(&sched.lock);
+		return gp;
+	}
+	p = releasep(m);
+	pidleput(p);
+	gort_unlock(&sched.lock);
+
+	if (atomic_load(&m->spinning)) {
+		int32_t procs = atomic_load(&sched.gomaxprocs);
+
+		atomic_store(&m->spinning, false);
+		atomic_fetch_sub(&sched.nmspinning, 1);
+		/* A readier may have counted on us: look once more. */
+		for (i = 0; i < procs; i++) {
+			if (runqempty(sched.allp[i]) &&
+			    atomic_load(&sched.runqsize) == 0)
+				continue;
+			gort_lock(&sched.lock);
+			p = pidleget();
+			gort_unlock(&sched.lock);
+			if (p) {
+				acquirep(m, p);
+				atomic_store(&m->spinning, true);
+				atomic_fetch_add(&sched.nmspinning, 1);
+				goto top;
+			}
+			break;
+		}
+	}
+	stopm(m);
+	goto top;
+}
+
+/* ------------------------------------------------------------------ */
+/* Switching                                                          */
+/* ------------------------------------------------------------------ */
+
+static void gentry(void *arg);
+
+/* Make gp the M's current goroutine, giving it a stack if it has none. */
+static void execute_prepare(struct gort_m *m, struct gort_g *gp)
+{
+	struct gort_p *p = m->p;
+	int err;
+
+	m->curg = gp;
+	gp->m = m;
+	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
+	atomic_store_explicit(&p->schedtick,
+			      atomic_load_explicit(&p->schedtick,
+						   memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (unlikely(!gp->stack.lo)) {
+		err = gort_stack_alloc(p, gp->stack_request, &gp->stack);
+		if (err)
+			gort_fatal("runtime: cannot allocate a %zu-byte goroutine stack: %s",
+				   gp->stack_request, strerror(-err));
+		gort_ctx_make(&gp->ctx, gp->stack.lo + gp->stack.size, gentry,
+			      gp);
+	}
+}
+
+#ifdef GORT_ASAN
+static void asan_start(struct gort_m *m, struct gort_g *from,
+		       struct gort_g *to, bool from_dies)
+{
+	void **save = NULL;
+
+	if (!from_dies)
+		save = from ? &from->asan_fake_stack : &m->asan_g0_fake;
+	if (to)
+		__sanitizer_start_switch_fiber(save, to->stack.lo,
+					       to->stack.size);
+	else
+		__sanitizer_start_switch_fiber(save, m->g0lo, m->g0size);
+}
+
+static void asan_finish(struct gort_m *m, struct gort_g *self)
+{
+	__sanitizer_finish_switch_fiber(self ? self->asan_fake_stack :
+					       m->asan_g0_fake,
+					NULL, NULL);
+}
+#else
+static inline void asan_start(struct gort_m *m, struct gort_g *from,
+			      struct gort_g *to, bool from_dies)
+{
+}
+
+static inline void asan_finish(struct gort_m *m, struct gort_g *self)
+{
+}
+#endif
+
+/* Runs in the context that resumed on m: finish what the switcher left. */
+static void finish_switch(struct gort_m *m)
+{
+	struct gort_g *prev = m->prevg;
+	enum gort_post post = m->post;
+
+	m->post = POST_NONE;
+	m->prevg = NULL;
+	switch (post) {
+	case POST_NONE:
+		break;
+	case POST_READY:
+		atomic_store(&prev->status, G_RUNNABLE);
+		runqput(m->p, prev, false);
+		break;
+	case POST_PARK:
+		if (!m->unlockf(prev, m->unlockarg)) {
+			atomic_store(&prev->status, G_RUNNABLE);
+			runqput(m->p, prev, true);
+		}
+		break;
+	case POST_EXIT:
+		gfput(m->p, prev);
+		break;
+	case POST_GLOBAL:
+		atomic_store(&prev->status, G_RUNNABLE);
+		gort_lock(&sched.lock);
+		globrunqput(prev);
+		gort_unlock(&sched.lock);
+		wakep();
+		break;
+	}
+}
+
+/*
+ * Switch from the running goroutine cur to next (or to g0 when next is
+ * NULL), leaving post for the context that resumes on this M.  Returns in
+ * cur when it is resumed, possibly on another M.
+ */
+static void switch_from_g(struct gort_m *m, struct gort_g *cur,
+			  struct gort_g *next, enum gort_post post)
+{
+	const struct gort_ctx *to;
+
+	gort_stack_check(cur);
+	m->post = post;
+	m->prevg = cur;
+	if (next) {
+		execute_prepare(m, next);
+		to = &next->ctx;
+	} else {
+		m->curg = NULL;
+		to = &m->g0ctx;
+	}
+	cur->m = NULL;
+	asan_start(m, cur, next, post == POST_EXIT);
+	gort_ctx_switch(&cur->ctx, to);
+	m = gort_getm();
+	asan_finish(m, cur);
+	finish_switch(m);
+}
+
+/* Next G this M may switch to directly, or NULL to go through g0. */
+static struct gort_g *direct_next(struct gort_m *m)
+{
+	struct gort_p *p = m->p;
+	struct gort_g *gp;
+
+	if (m->lockedg || !p ||
+	    atomic_load_explicit(&sched.stw_wait, memory_order_relaxed) ||
+	    atomic_load_explicit(&sched.exiting, memory_order_relaxed))
+		return NULL;
+	if ((atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61) ==
+		    0 &&
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0)
+		return NULL;
+	gp = runqget(p);
+	if (gp && gp->lockedm) {
+		/* Wired elsewhere: let g0 hand our P to its M. */
+		runqput(p, gp, true);
+		return NULL;
+	}
+	return gp;
+}
+
+static void gentry(void *arg)
+{
+	struct gort_g *gp = arg;
+	struct gort_m *m = gort_getm();
+
+	asan_finish(m, NULL);
+	finish_switch(m);
+	gort_rt_exit();
+	gp->fn(gp->arg);
+	gort_goexit();
+}
+
+/* The scheduler loop of an M, on its g0 (thread) stack. */
+static void schedule_loop(struct gort_m *m)
+{
+	struct gort_g *gp;
+
+	for (;;) {
+		if (m_must_exit(m))
+			return;
+		if (!m->p && !m->lockedg) {
+			stopm(m);
+			continue;
+		}
+		if (m->lockedg) {
+			stoplockedm(m);
+			if (m_must_exit(m))
+				return;
+			if (!m->p)
+				continue;
+			gp = m->lockedg;
+		} else {
+			gp = findrunnable(m);
+			if (!gp)
+				return;
+			if (atomic_load(&m->spinning))
+				resetspinning(m);
+			if (gp->lockedm && gp->lockedm != m) {
+				startlockedm(m, gp);
+				continue;
+			}
+		}
+		execute_prepare(m, gp);
+		asan_start(m, NULL, gp, false);
+		gort_ctx_switch(&m->g0ctx, &gp->ctx);
+		asan_finish(m, NULL);
+		finish_switch(m);
+		if (m->exiting_locked) {
+			/* Its wired goroutine ended: the thread ends too. */
+			if (m->p)
+				gort_handoffp(releasep(m));
+			return;
+		}
+	}
+}
+
+static void *mstart(void *arg)
+{
+	struct gort_m *m = arg;
+	pthread_attr_t attr;
+	sigset_t none;
+	void *lo;
+	size_t size;
+
+	gort_arch_setm(m);
+	m->tid = (pid_t)syscall(SYS_gettid);
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		pthread_attr_getstack(&attr, &lo, &size);
+		m->g0lo = lo;
+		m->g0size = size;
+		pthread_attr_destroy(&attr);
+	}
+	gort_m_signal_stack(m);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	atomic_store(&m->in_runtime, 1);
+	if (m->nextp) {
+		acquirep(m, m->nextp);
+		m->nextp = NULL;
+	}
+	schedule_loop(m);
+
+	/* The thread ends; nothing below may touch m after mlive drops. */
+	gort_m_signal_stack_free(m);
+	gort_arch_setm(NULL);
+	if (m->gen != atomic_load(&gort_generation))
+		return NULL;	/* an ended run's M: its memory is kept */
+	gort_lock(&sched.lock);
+	sched.mcount--;
+	m->exited = true;
+	gort_unlock(&sched.lock);
+	atomic_fetch_sub(&sched.mlive, 1);
+	gort_futex_wake((_Atomic uint32_t *)&sched.mlive, 1);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Goroutine descriptors                                              */
+/* ------------------------------------------------------------------ */
+
+static struct gort_g *galloc_slab(void)
+{
+	struct gort_g *slab = calloc(G_SLAB, sizeof(*slab));
+	int i;
+
+	if (!slab)
+		return NULL;
+	gort_lock(&sched.allglock);
+	for (i = 0; i < G_SLAB; i++) {
+		slab[i].allnext = i + 1 < G_SLAB ? &slab[i + 1] : sched.allg;
+		slab[i].schedlink = i + 1 < G_SLAB ? &slab[i + 1] : NULL;
+		atomic_store_explicit(&slab[i].status, G_DEAD,
+				      memory_order_relaxed);
+	}
+	sched.allg = slab;
+	sched.nslabs++;
+	slab[0].slab_head = true;
+	gort_unlock(&sched.allglock);
+	return slab;
+}
+
+/* A dead G to reuse, from p's cache, the global list or a new slab. */
+static struct gort_g *gfget(struct gort_p *p)
+{
+	struct gort_g *gp, *rest;
+
+	if (p && !p->gfree &&
+	    __atomic_load_n(&sched.ngfree, __ATOMIC_RELAXED) > 0) {
+		gort_lock(&sched.lock);
+		while (p->gfreecnt < 32 && sched.gfree) {
+			gp = sched.gfree;
+			sched.gfree = gp->schedlink;
+			sched.ngfree--;
+			gp->schedlink = p->gfree;
+			p->gfree = gp;
+			p->gfreecnt++;
+		}
+		gort_unlock(&sched.lock);
+	}
+	if (p && p->gfree) {
+		gp = p->gfree;
+		p->gfree = gp->schedlink;
+		p->gfreecnt--;
+		return gp;
+	}
+	if (!p) {
+		gort_lock(&sched.lock);
+		gp = sched.gfree;
+		if (gp) {
+			sched.gfree = gp->schedlink;
+			sched.ngfree--;
+		}
+		gort_unlock(&sched.lock);
+		if (gp)
+			return gp;
+	}
+	gp = galloc_slab();
+	if (!gp)
+		return NULL;
+	/* the rest of the slab goes to the free list it would come from */
+	rest = gp->schedlink;
+	if (p) {
+		while (rest) {
+			struct gort_g *nx = rest->schedlink;
+
+			rest->schedlink = p->gfree;
+			p->gfree = rest;
+			p->gfreecnt++;
+			rest = nx;
+		}
+	} else {
+		gort_lock(&sched.lock);
+		while (rest) {
+			struct gort_g *nx = rest->schedlink;
+
+			rest->schedlink = sched.gfree;
+			sched.gfree = rest;
+			sched.ngfree++;
+			rest = nx;
+		}
+		gort_unlock(&sched.lock);
+	}
+	return gp;
+}
+
+static void gfput(struct gort_p *p, struct gort_g *gp)
+{
+	if (gp->stack.lo)
+		gort_stack_free(p, &gp->stack);
+	gp->stack.lo = NULL;
+	atomic_store_explicit(&gp->status, G_DEAD, memory_order_relaxed);
+	gp->schedlink = p->gfree;
+	p->gfree = gp;
+	if (++p->gfreecnt >= 64) {
+		gort_lock(&sched.lock);
+		while (p->gfreecnt > 32) {
+			gp = p->gfree;
+			p->gfree = gp->schedlink;
+			p->gfreecnt--;
+			gp->schedlink = sched.gfree;
+			sched.gfree = gp;
+			sched.ngfree++;
+		}
+		gort_unlock(&sched.lock);
+	}
+}
+
+static uint64_t newgoid(struct gort_p *p)
+{
+	if (!p)
+		return atomic_fetch_add(&sched.goidgen, 1) + 1;
+	if (p->goidcache == p->goidcacheend) {
+		p->goidcache = atomic_fetch_add(&sched.goidgen, GOID_BATCH) + 1;
+		p->goidcacheend = p->goidcache + GOID_BATCH;
+	}
+	return p->goidcache++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public: goroutines                                                 */
+/* ------------------------------------------------------------------ */
+
+static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
+		   const char *name, void *createpc)
+{
+	struct gort_m *m;
+	struct gort_p *p;
+	struct gort_g *gp, *self;
+
+	if (!fn)
+		return -EINVAL;
+	if (stack_size == 0)
+		stack_size = gort_config.stack_size;
+	if (stack_size > GORT_STACK_MAX)
+		return -EINVAL;
+	if (stack_size < GORT_STACK_MIN)
+		stack_size = GORT_STACK_MIN;
+	if (!atomic_load_explicit(&sched.running, memory_order_acquire) ||
+	    atomic_load_explicit(&sched.exiting, memory_order_relaxed))
+		return -ESRCH;
+
+	m = gort_rt_enter();
+	p = m ? m->p : NULL;
+	gp = gfget(p);
+	if (!gp) {
+		gort_rt_exit();
+		return -ENOMEM;
+	}
+	self = m ? m->curg : NULL;
+	gp->fn = fn;
+	gp->arg = arg;
+	gp->stack_request = stack_size;
+	gp->name = name;
+	gp->createpc = createpc;
+	gp->parent_goid = self ? self->goid : 0;
+	gp->goid = newgoid(p);
+	gp->lockedm = NULL;
+	gp->lockcount = 0;
+	gp->is_main = false;
+	gp->waitreason = 0;
+	atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_release);
+	if (p) {
+		runqput(p, gp, true);
+	} else {
+		gort_lock(&sched.lock);
+		globrunqput(gp);
+		gort_unlock(&sched.lock);
+	}
+	wakep();
+	gort_rt_exit();
+	return 0;
+}
+
+GORT_API int gort_go(void (*fn)(void *), void *arg)
+{
+	return newproc(fn, arg, 0, NULL, __builtin_return_address(0));
+}
+
+GORT_API int gort_go_opts(void (*fn)(void *), void *arg,
+			  const struct gort_go_opts *opts)
+{
+	size_t size = 0;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (opts && opts->stack_size) {
+		if (opts->stack_size > GORT_STACK_MAX)
+			return -EINVAL;
+		size = (opts->stack_size + (size_t)page - 1) &
+		       ~((size_t)page - 1);
+	}
+	return newproc(fn, arg, size, opts ? opts->name : NULL,
+		       __builtin_return_address(0));
+}
+
+GORT_API void gort_yield(void)
+{
+	struct gort_m *m = gort_rt_enter();
+	struct gort_g *gp, *next;
+
+	if (!m || !m->curg) {
+		gort_rt_exit();
+		sched_yield();
+		return;
+	}
+	gp = m->curg;
+	next = direct_next(m);
+	if (next) {
+		switch_from_g(m, gp, next, POST_READY);
+	} else if (m->lockedg || atomic_load(&sched.stw_wait) ||
+		   atomic_load(&sched.runqsize) > 0 || !runqempty(m->p)) {
+		switch_from_g(m, gp, NULL, POST_READY);
+	}
+	gort_rt_exit();
+}
+
+/* Park the running goroutine; unlockf(gp, arg) runs once it is off-CPU. */
+void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
+		 enum gort_waitreason reason)
+{
+	struct gort_m *m = gort_getm();
+	struct gort_g *gp = m->curg;
+
+	gp->waitreason = reason;
+	gp->waitsince = 0;
+	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
+	m->unlockf = unlockf;
+	m->unlockarg = arg;
+	switch_from_g(m, gp, direct_next(m), POST_PARK);
+	gp->waitreason = 0;
+}
+
+/* Make a parked goroutine runnable (from any thread). */
+void gort_goready(struct gort_g *gp)
+{
+	struct gort_m *m = gort_getm();
+
+	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+	if (m && m->p && atomic_load_explicit(&m->in_runtime,
+					      memory_order_relaxed) &&
+	    atomic_load_explicit(&m->p->status, memory_order_relaxed) ==
+		    P_RUNNING) {
+		runqput(m->p, gp, true);
+	} else {
+		gort_lock(&sched.lock);
+		globrunqput(gp);
+		gort_unlock(&sched.lock);
+	}
+	wakep();
+}
+
+static void main_finished(void)
+{
+	atomic_store(&sched.exiting, true);
+	atomic_store(&sched.main_done, 1);
+	gort_futex_wake(&sched.main_done, 1);
+}
+
+GORT_API _Noreturn void gort_goexit(void)
+{
+	struct gort_m *m = gort_rt_enter();
+	struct gort_g *gp;
+
+	if (!m || !m->curg)
+		gort_fatal("gort_goexit called outside a goroutine");
+	gp = m->curg;
+	atomic_fetch_sub(&sched.ngoroutines, 1);
+	if (gp->lockcount || m->lockedg == gp) {
+		/* Go ends a thread whose wired goroutine exits. */
+		gp->lockcount = 0;
+		gp->lockedm = NULL;
+		m->lockedg = NULL;
+		m->exiting_locked = true;
+		switch_from_g(m, gp, NULL, POST_EXIT);
+	} else {
+		switch_from_g(m, gp, direct_next(m), POST_EXIT);
+	}
+	gort_throw("dead goroutine resumed");
+}
+
+GORT_API uint64_t gort_goid(void)
+{
+	struct gort_g *gp = gort_getg();
+
+	return gp ? gp->goid : 0;
+}
+
+GORT_API int gort_num_goroutine(void)
+{
+	return atomic_load(&sched.ngoroutines);
+}
+
+GORT_API void gort_lock_os_thread(void)
+{
+	struct gort_m *m = gort_rt_enter();
+
+	if (m && m->curg) {
+		m->curg->lockcount++;
+		m->curg->lockedm = m;
+		m->lockedg = m->curg;
+	}
+	gort_rt_exit();
+}
+
+GORT_API void gort_unlock_os_thread(void)
+{
+	struct gort_m *m = gort_rt_enter();
+
+	if (m && m->curg && m->curg->lockcount &&
+	    --m->curg->lockcount == 0) {
+		m->curg->lockedm = NULL;
+		m->lockedg = NULL;
+	}
+	gort_rt_exit();
+}
+
+/* ------------------------------------------------------------------ */
+/* Losing the P: syscalls and sysmon retakes                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The M's P was taken (sysmon, stop-the-world, end of the runtime) while
+ * its goroutine ran outside the runtime.  Get an idle P, or queue the
+ * goroutine globally and let this thread sleep until it is rescheduled.
+ */
+struct gort_m *gort_rt_enter_slow(struct gort_m *m)
+{
+	struct gort_p *p = m->p;
+	struct gort_g *gp = m->curg;
+
+	if (p) {
+		while (atomic_load(&p->status) == P_RETAKE)
+			gort_cpu_relax();
+		if (atomic_load(&p->status) == P_RUNNING &&
+		    atomic_load(&p->m) == m && !m_must_exit(m))
+			return m;
+		m->p = NULL;
+	}
+	if (!gp)
+		return m;	/* on g0: the scheduler deals with it */
+	if (m_must_exit(m)) {
+		/* The runtime ended: this goroutine never runs again. */
+		m->curg = NULL;
+		gort_ctx_switch(&gp->ctx, &m->g0ctx);
+		gort_throw("abandoned goroutine resumed");
+	}
+	gort_lock(&sched.lock);
+	p = atomic_load(&sched.stw_wait) ? NULL : pidleget();
+	gort_unlock(&sched.lock);
+	if (p) {
+		acquirep(m, p);
+		atomic_store(&gp->status, G_RUNNING);
+		return m;
+	}
+	switch_from_g(m, gp, NULL, POST_GLOBAL);
+	m = gort_getm();
+	atomic_store(&gp->status, G_RUNNING);
+	return m;
+}
+
+GORT_API void gort_syscall_begin(void)
+{
+	struct gort_m *m = gort_rt_enter();
+	struct gort_p *p;
+
+	if (!m || !m->curg) {
+		gort_rt_exit();
+		return;
+	}
+	p = m->p;
+	atomic_store_explicit(&p->syscalltick,
+			      atomic_load_explicit(&p->syscalltick,
+						   memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&m->curg->status, G_SYSCALL,
+			      memory_order_relaxed);
+	m->oldp = p;
+	atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release);
+	gort_rt_exit();
+}
+
+GORT_API void gort_syscall_end(void)
+{
+	struct gort_m *m = gort_getm();
+	struct gort_p *p;
+	uint32_t expect = P_SYSCALL;
+
+	if (!m || !m->curg || !m->oldp)
+		return;
+	atomic_store_explicit(&m->in_runtime, 1, memory_order_relaxed);
+	p = m->oldp;
+	m->oldp = NULL;
+	if (atomic_compare_exchange_strong(&p->status, &expect, P_RUNNING) &&
+	    !m_must_exit(m)) {
+		atomic_store_explicit(&m->curg->status, G_RUNNING,
+				      memory_order_relaxed);
+		gort_rt_exit();
+		return;
+	}
+	m->p = NULL;
+	m = gort_rt_enter_slow(m);
+	atomic_store_explicit(&m->curg->status, G_RUNNING,
+			      memory_order_relaxed);
+	gort_rt_exit();
+}
+
+/* ------------------------------------------------------------------ */
+/* Stop-the-world and GOMAXPROCS                                      */
+/* ------------------------------------------------------------------ */
+
+static void stop_p_locked(struct gort_p *p)
+{
+	atomic_store(&p->m, NULL);
+	atomic_store(&p->status, P_STOP);
+	atomic_fetch_sub(&sched.stopwait, 1);
+}
+
+/* Stop every P but the caller's (the caller is a goroutine in runtime). */
+void gort_stop_the_world(void)
+{
+	struct gort_m *m = gort_getm();
+	int32_t procs, i;
+	struct gort_p *p;
+
+	gort_lock(&sched.lock);
+	procs = atomic_load(&sched.gomaxprocs);
+	gort_note_clear(&sched.stopnote);
+	atomic_store(&sched.stopwait, procs);
+	atomic_store(&sched.stw_wait, true);
+	atomic_store(&m->p->status, P_STOP);
+	atomic_fetch_sub(&sched.stopwait, 1);
+	while ((p = pidleget()))
+		stop_p_locked(p);
+	gort_unlock(&sched.lock);
+
+	while (atomic_load(&sched.stopwait) > 0) {
+		for (i = 0; i < procs; i++) {
+			uint32_t expect = P_SYSCALL;
+
+			p = sched.allp[i];
+			if (atomic_compare_exchange_strong(&p->status, &expect,
+							   P_STOP)) {
+				atomic_store(&p->m, NULL);
+				atomic_fetch_sub(&sched.stopwait, 1);
+			} else if (expect == P_RUNNING && p != m->p) {
+				gort_retake_running(p);
+			}
+		}
+		if (atomic_load(&sched.stopwait) <= 0)
+			break;
+		gort_note_sleep_ns(&sched.stopnote, 100000);
+	}
+	/* every P is ours now; the note may still hold a late wake */
+	gort_note_clear(&sched.stopnote);
+}
+
+static void procresize(struct gort_m *m, int32_t nprocs)
+{
+	int32_t old = atomic_load(&sched.gomaxprocs), i;
+	struct gort_p *mine = m->p;
+
+	for (i = 0; i < nprocs; i++) {
+		struct gort_p *p = sched.allp[i];
+
+		if (!p) {
+			p = calloc(1, sizeof(*p));
+			if (!p)
+				gort_fatal("runtime: cannot allocate a P");
+			p->id = i;
+			sched.allp[i] = p;
+			sched.nallp = i + 1;
+		}
+		atomic_store(&p->status, P_STOP);
+	}
+	for (i = nprocs; i < old; i++) {
+		struct gort_p *p = sched.allp[i];
+		struct gort_g *gp;
+
+		while ((gp = runqget(p)))
+			globrunqput(gp);
+		while (p->gfree) {
+			gp = p->gfree;
+			p->gfree = gp->schedlink;
+			gp->schedlink = sched.gfree;
+			sched.gfree = gp;
+			sched.ngfree++;
+		}
+		p->gfreecnt = 0;
+		gort_stack_flush(p);
+		atomic_store(&p->status, P_DEAD);
+		atomic_store(&p->m, NULL);
+	}
+	atomic_store(&sched.gomaxprocs, nprocs);
+	if (mine && mine->id >= nprocs) {
+		m->p = NULL;
+		acquirep(m, sched.allp[0]);
+	}
+}
+
+/* Restart the world; nprocs > 0 resizes to that many Ps first. */
+static void start_the_world_resize(int32_t nprocs)
+{
+	struct gort_m *m = gort_getm();
+	struct gort_p *work[GORT_MAX_PROCS];
+	int32_t i, nwork = 0;
+
+	gort_lock(&sched.lock);
+	if (nprocs > 0)
+		procresize(m, nprocs);
+	atomic_store(&m->p->status, P_RUNNING);
+	atomic_store(&m->p->m, m);
+	for (i = 0; i < atomic_load(&sched.gomaxprocs); i++) {
+		struct gort_p *p = sched.allp[i];
+
+		if (p == m->p)
+			continue;
+		if (!runqempty(p))
+			work[nwork++] = p;
+		else
+			pidleput(p);
+	}
+	atomic_store(&sched.stw_wait, false);
+	gort_unlock(&sched.lock);
+	for (i = 0; i < nwork; i++)
+		startm(work[i], false);
+	wakep();
+}
+
+void gort_start_the_world(void)
+{
+	start_the_world_resize(0);
+}
+
+GORT_API int gort_gomaxprocs(int n)
+{
+	int prev = atomic_load(&sched.gomaxprocs);
+	struct gort_m *m;
+
+	if (n <= 0 || !atomic_load(&sched.running))
+		return prev > 0 ? prev : gort_default_procs();
+	if (n > GORT_MAX_PROCS)
+		n = GORT_MAX_PROCS;
+	if (n == prev)
+		return prev;
+	m = gort_rt_enter();
+	if (!m || !m->curg) {
+		gort_rt_exit();
+		return prev;	/* only a goroutine can stop the world */
+	}
+	gort_stop_the_world();
+	start_the_world_resize(n);
+	gort_rt_exit();
+	return prev;
+}
+
+void gort_foreign_block(int delta)
+{
+	gort_lock(&sched.lock);
+	sched.nforeign += delta;
+	gort_unlock(&sched.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* gort_main                                                          */
+/* ------------------------------------------------------------------ */
+
+struct main_args {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static void main_entry(void *arg)
+{
+	struct main_args *ma = arg;
+
+	sched.main_ret = ma->fn(ma->arg);
+	main_finished();
+	/* This goroutine never runs again; its M goes back to g0 and ends. */
+	gort_goexit();
+}
+
+static void sched_reset(void)
+{
+	memset(&sched, 0, sizeof(sched));
+}
+
+static void free_all(void)
+{
+	struct gort_g *gp, *next, *slabs = NULL;
+	struct gort_m *m, *mn;
+	int32_t i;
+
+	for (gp = sched.allg; gp; gp = next) {
+		next = gp->allnext;
+		if (gp->stack.lo)
+			gort_stack_free(NULL, &gp->stack);
+		if (gp->slab_head) {
+			gp->schedlink = slabs;
+			slabs = gp;
+		}
+	}
+	for (gp = slabs; gp; gp = next) {
+		next = gp->schedlink;
+		free(gp);
+	}
+	for (m = sched.allm; m; m = mn) {
+		mn = m->alllink;
+		free(m);
+	}
+	for (i = 0; i < sched.nallp; i++) {
+		free(sched.allp[i]);
+		sched.allp[i] = NULL;
+	}
+	sched.nallp = 0;
+}
+
+/* Graveyard for generations whose Ms were left in user code. */
+static struct gort_sched *graveyard[64];
+static int ngraveyard;
+
+/* Wait for every M to end, except those still running goroutine code. */
+static bool teardown_wait(void)
+{
+	struct gort_m *m;
+	int32_t stuck;
+
+	for (;;) {
+		int32_t live = atomic_load(&sched.mlive);
+
+		stuck = 0;
+		gort_lock(&sched.lock);
+		for (m = sched.allm; m; m = m->alllink) {
+			if (m->exited)
+				continue;
+			m->exiting = true;
+			if (m->blocked) {
+				m->nextp = NULL;
+				if (!atomic_load(&m->park.key))
+					gort_note_wake(&m->park);
+			} else if (!atomic_load(&m->in_runtime) && m->curg) {
+				stuck++;
+			}
+		}
+		gort_unlock(&sched.lock);
+		if (live <= stuck)
+			return stuck == 0;
+		gort_futex_wait((_Atomic uint32_t *)&sched.mlive,
+				(uint32_t)live, 1000000);
+	}
+}
+
+GORT_API int gort_main(int (*main_fn)(void *), void *arg)
+{
+	static struct main_args ma;
+	bool expect = false;
+	struct gort_g *gp;
+	int32_t procs, i;
+	int ret, err;
+
+	if (!main_fn)
+		return -EINVAL;
+	if (!atomic_compare_exchange_strong(&sched.running, &expect, true))
+		return -EBUSY;
+	atomic_fetch_add(&gort_generation, 1);
+	gort_env_parse();
+	procs = gort_config.maxprocs ? gort_config.maxprocs :
+				       gort_default_procs();
+	sched.starttime = gort_nanotime_internal();
+	err = gort_stack_init();
+	if (err)
+		gort_fatal("runtime: cannot set up stacks: %s", strerror(-err));
+	err = gort_barrier_init();
+	if (err)
+		gort_fatal("runtime: no process-wide memory barrier: %s",
+			   strerror(-err));
+	gort_signals_init();
+
+	for (i = 0; i < procs; i++) {
+		struct gort_p *p = calloc(1, sizeof(*p));
+
+		if (!p)
+			gort_fatal("runtime: cannot allocate a P");
+		p->id = i;
+		sched.allp[i] = p;
+	}
+	sched.nallp = procs;
+	atomic_store(&sched.gomaxprocs, procs);
+	for (i = procs - 1; i >= 1; i--)
+		pidleput(sched.allp[i]);
+
+	ma.fn = main_fn;
+	ma.arg = arg;
+	gp = gfget(NULL);
+	if (!gp)
+		gort_fatal("runtime: cannot allocate the main goroutine");
+	gp->fn = main_entry;
+	gp->arg = &ma;
+	gp->stack_request = gort_config.stack_size;
+	gp->goid = newgoid(NULL);
+	gp->is_main = true;
+	gp->createpc = __builtin_return_address(0);
+	atomic_store(&sched.ngoroutines, 1);
+	atomic_store(&gp->status, G_RUNNABLE);
+	runqput(sched.allp[0], gp, true);
+
+	gort_sysmon_start();
+	newm(sched.allp[0], false);
+
+	while (!atomic_load(&sched.main_done))
+		gort_futex_wait(&sched.main_done, 0, -1);
+	ret = sched.main_ret;
+
+	/* End every M: Ps die, sleeping Ms are woken to exit. */
+	atomic_store(&sched.exiting, true);
+	for (i = 0; i < sched.nallp; i++)
+		atomic_store(&sched.allp[i]->status, P_DEAD);
+	gort_sysmon_stop();
+	if (teardown_wait()) {
+		free_all();
+		gort_stack_fini();
+	} else if (ngraveyard < (int)ARRAY_SIZE(graveyard)) {
+		/*
+		 * Some goroutine still runs C code on its thread: keep this
+		 * generation's memory (it will look at its M and P when it
+		 * next calls in, see exiting and end its thread).
+		 */
+		struct gort_sched *old = malloc(sizeof(*old));
+
+		if (old) {
+			memcpy(old, &sched, sizeof(*old));
+			graveyard[ngraveyard++] = old;
+		}
+		gort_stack_abandon();
+	}
+	gort_signals_fini();
+	sched_reset();	/* clears running: gort_main may be called again */
+	return ret;
+}

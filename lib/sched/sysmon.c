@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sysmon.c - the system monitor: P retake, schedtrace, and the
+ * process-wide memory barrier that makes retaking safe.
+ *
+ * sysmon is a thread without a P, as in Go.  It wakes every 20 us while the
+ * program is busy, backing off to 10 ms when nothing happens, and:
+ *  - retakes a P whose M has been inside gort_syscall_begin/end for a full
+ *    tick (at once if the P has queued work or nobody else could run it;
+ *    otherwise after 10 ms, so a quick syscall does not cost a hand-off);
+ *  - retakes a P whose goroutine has run C code for 10 ms without a
+ *    runtime call (the schedtick did not move), so one spinning goroutine
+ *    cannot starve the others of its P;
+ *  - prints GORT_DEBUG=schedtrace lines in Go's format.
+ *
+ * Retaking a running P uses the handshake in runtime.h: status RUNNING ->
+ * RETAKE, a process-wide barrier, then a look at the M's in_runtime flag.
+ * The barrier is membarrier(PRIVATE_EXPEDITED) where the kernel has it (an
+ * IPI to the CPUs running this process, ~9 us here), otherwise a signal to
+ * the M's thread whose handler issues a full fence and acknowledges; either
+ * way the M's fast path needs no fence.
+ *
+ * Rejected: retaking by signal and switching goroutines in the handler
+ * (DESIGN.md section 4: C has no safe points), and a fence on every runtime
+ * entry (it would double the cost of a channel hand-off).
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define sched gort_sched
+
+#define RUN_LIMIT_NS 10000000		/* 10 ms without a runtime call */
+#define SYSCALL_LIMIT_NS 20000		/* 20 us in a syscall */
+#define SIG_BARRIER SIGURG
+
+static void barrier_handler(int sig, siginfo_t *si, void *uc)
+{
+	struct gort_m *m = gort_getm();
+
+	atomic_thread_fence(memory_order_seq_cst);
+	if (m)
+		atomic_store(&m->barrier_ack, 1);
+}
+
+int gort_barrier_init(void)
+{
+	struct sigaction sa;
+
+	if (syscall(SYS_membarrier,
+		    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+		sched.use_membarrier = true;
+		return 0;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = barrier_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIG_BARRIER, &sa, NULL))
+		return -errno;
+	sched.use_membarrier = false;
+	return 0;
+}
+
+/* Full barrier on the thread of m (and, with membarrier, on all of them). */
+static void process_barrier(struct gort_m *m)
+{
+	int64_t until;
+
+	if (sched.use_membarrier) {
+		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+		return;
+	}
+	atomic_store(&m->barrier_ack, 0);
+	if (pthread_kill(m->thread, SIG_BARRIER))
+		return;
+	until = gort_nanotime_internal() + 100000000;
+	while (!atomic_load(&m->barrier_ack) &&
+	       gort_nanotime_internal() < until)
+		sched_yield();
+}
+
+/*
+ * Take p from an M that runs goroutine code without entering the runtime.
+ * Returns true when p was taken (and handed off), false when its M was in
+ * the runtime (it will give p up by itself if it must).
+ */
+bool gort_retake_running(struct gort_p *p)
+{
+	uint32_t expect = P_RUNNING;
+	struct gort_m *m;
+
+	if (!atomic_compare_exchange_strong(&p->status, &expect, P_RETAKE))
+		return false;
+	m = atomic_load(&p->m);
+	if (m)
+		process_barrier(m);
+	if (!m || atomic_load(&m->in_runtime)) {
+		atomic_store(&p->status, P_RUNNING);
+		return false;
+	}
+	atomic_store(&p->m, NULL);
+	atomic_store(&p->status, P_IDLE);
+	gort_handoffp(p);
+	return true;
+}
+
+static bool retake_syscall(struct gort_p *p, int64_t now)
+{
+	uint32_t t = atomic_load(&p->syscalltick);
+	uint32_t expect = P_SYSCALL;
+
+	if (p->sysmon_syscalltick != t) {
+		p->sysmon_syscalltick = t;
+		p->sysmon_syscallwhen = now;
+		return false;
+	}
+	if (now - p->sysmon_syscallwhen < SYSCALL_LIMIT_NS)
+		return false;
+	/*
+	 * Nothing waits for this P and someone could take new work: leave it
+	 * for a while, a hand-off costs more than a short syscall.
+	 */
+	if (atomic_load(&p->runqtail) == atomic_load(&p->runqhead) &&
+	    !atomic_load(&p->runnext) &&
+	    atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
+	    now - p->sysmon_syscallwhen < RUN_LIMIT_NS)
+		return false;
+	if (!atomic_compare_exchange_strong(&p->status, &expect, P_IDLE))
+		return false;
+	atomic_store(&p->m, NULL);
+	gort_handoffp(p);
+	return true;
+}
+
+static bool retake_running(struct gort_p *p, int64_t now)
+{
+	uint32_t t = atomic_load(&p->schedtick);
+
+	if (p->sysmon_schedtick != t) {
+		p->sysmon_schedtick = t;
+		p->sysmon_schedwhen = now;
+		return false;
+	}
+	if (now - p->sysmon_schedwhen < RUN_LIMIT_NS)
+		return false;
+	p->sysmon_schedwhen = now;
+	return gort_retake_running(p);
+}
+
+static int retake(int64_t now)
+{
+	int32_t i, procs = atomic_load(&sched.gomaxprocs), n = 0;
+
+	if (atomic_load(&sched.stw_wait))
+		return 0;
+	for (i = 0; i < procs; i++) {
+		struct gort_p *p = sched.allp[i];
+
+		switch (atomic_load(&p->status)) {
+		case P_SYSCALL:
+			n += retake_syscall(p, now);
+			break;
+		case P_RUNNING:
+			n += retake_running(p, now);
+			break;
+		default:
+			break;
+		}
+	}
+	return n;
+}
+
+static void *sysmon(void *arg)
+{
+	int64_t delay = 20000, lasttrace = 0, now;
+	int idle = 0;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	for (;;) {
+		if (gort_note_sleep_ns(&sched.sysmon_note, delay))
+			break;
+		now = gort_nanotime_internal();
+		if (retake(now))
+			idle = 0;
+		else
+			idle++;
+		/* 20 us for the first 1 ms of quiet, then double up to 10 ms */
+		if (idle == 0)
+			delay = 20000;
+		else if (idle > 50)
+			delay = delay * 2 > 10000000 ? 10000000 : delay * 2;
+		if (gort_config.schedtrace_ms > 0) {
+			int64_t period = (int64_t)gort_config.schedtrace_ms *
+					 1000000;
+
+			if (delay > period)
+				delay = period;
+			if (now - lasttrace >= period) {
+				lasttrace = now;
+				gort_schedtrace(gort_config.scheddetail);
+			}
+		}
+	}
+	return NULL;
+}
+
+int gort_sysmon_start(void)
+{
+	int err;
+
+	gort_note_clear(&sched.sysmon_note);
+	err = pthread_create(&sched.sysmon_thread, NULL, sysmon, NULL);
+	if (err)
+		gort_fatal("runtime: cannot start sysmon: %s", strerror(err));
+	sched.sysmon_started = true;
+	return 0;
+}
+
+void gort_sysmon_stop(void)
+{
+	if (!sched.sysmon_started)
+		return;
+	gort_note_wake(&sched.sysmon_note);
+	pthread_join(sched.sysmon_thread, NULL);
+	sched.sysmon_started = false;
+}
+
+/*
+ * Go's schedtrace line, field for field (runtime/proc.go schedtrace());
+ * the numeric P and G statuses are Go's numbers.
+ */
+void gort_schedtrace(bool detail)
+{
+	char buf[8192];
+	int32_t i, procs = atomic_load(&sched.gomaxprocs);
+	int64_t now = gort_nanotime_internal();
+	size_t n = 0;
+	struct gort_m *m;
+	struct gort_g *gp;
+
+#define OUT(...)                                                        \
+	do {                                                            \
+		if (n < sizeof(buf))                                    \
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, \
+					      __VA_ARGS__);             \
+		if (n >= sizeof(buf) - 256) {                           \
+			gort_dprintf(2, "%.*s", (int)n, buf);           \
+			n = 0;                                          \
+		}                                                       \
+	} while (0)
+
+	gort_lock(&sched.lock);
+	OUT("SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d needspinning=%d idlethreads=%d runqueue=%d",
+	    (long long)((now - sched.starttime) / 1000000), procs,
+	    atomic_load(&sched.npidle), sched.mcount + 1,
+	    atomic_load(&sched.nmspinning), atomic_load(&sched.needspinning),
+	    sched.nmidle, atomic_load(&sched.runqsize));
+	if (detail) {
+		OUT(" gcwaiting=%d nmidlelocked=%d stopwait=%d sysmonwait=%d\n",
+		    atomic_load(&sched.stw_wait) ? 1 : 0, sched.nmidlelocked,
+		    atomic_load(&sched.stopwait), 0);
+	}
+	for (i = 0; i < procs; i++) {
+		struct gort_p *p = sched.allp[i];
+		uint32_t h = atomic_load(&p->runqhead);
+		uint32_t t = atomic_load(&p->runqtail);
+		struct gort_m *pm = atomic_load(&p->m);
+		int32_t len = (int32_t)(t - h);
+
+		if (len < 0)
+			len = 0;
+		if (detail) {
+			uint32_t s = atomic_load(&p->status);
+			/* Go's P statuses: idle 0, running 1, syscall 2,
+			 * gcstop 3, dead 4 */
+			int gs = s == P_IDLE ? 0 : s == P_RUNNING || s == P_RETAKE ? 1 :
+				 s == P_SYSCALL ? 2 : s == P_STOP ? 3 : 4;
+
+			if (pm)
+				OUT("  P%d: status=%d schedtick=%u syscalltick=%u m=%lld runqsize=%d gfreecnt=%u timerslen=0\n",
+				    i, gs, atomic_load(&p->schedtick),
+				    atomic_load(&p->syscalltick),
+				    (long long)pm->id, len, p->gfreecnt);
+			else
+				OUT("  P%d: status=%d schedtick=%u syscalltick=%u m=nil runqsize=%d gfreecnt=%u timerslen=0\n",
+				    i, gs, atomic_load(&p->schedtick),
+				    atomic_load(&p->syscalltick), len,
+				    p->gfreecnt);
+		} else {
+			OUT("%s%d", i == 0 ? " [" : " ", len);
+			if (i == procs - 1)
+				OUT("]\n");
+		}
+	}
+	if (!detail) {
+		gort_unlock(&sched.lock);
+		gort_dprintf(2, "%.*s", (int)n, buf);
+		return;
+	}
+	for (m = sched.allm; m; m = m->alllink) {
+		struct gort_p *mp = m->p;
+		struct gort_g *cg = m->curg;
+		char pid[24] = "nil", cid[24] = "nil", lid[24] = "nil";
+
+		if (m->exited)
+			continue;
+		if (mp)
+			snprintf(pid, sizeof(pid), "%d", mp->id);
+		if (cg)
+			snprintf(cid, sizeof(cid), "%llu",
+				 (unsigned long long)cg->goid);
+		if (m->lockedg)
+			snprintf(lid, sizeof(lid), "%llu",
+				 (unsigned long long)m->lockedg->goid);
+		OUT("  M%lld: p=%s curg=%s mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=%s blocked=%s lockedg=%s\n",
+		    (long long)m->id, pid, cid,
+		    atomic_load(&m->spinning) ? "true" : "false",
+		    m->blocked ? "true" : "false", lid);
+	}
+	gort_lock(&sched.allglock);
+	for (gp = sched.allg; gp; gp = gp->allnext) {
+		uint32_t s = atomic_load(&gp->status);
+		struct gort_m *gm = gp->m;
+		char mid[24] = "nil", lid[24] = "nil";
+
+		if (s == G_DEAD || s == G_IDLE)
+			continue;
+		if (gm)
+			snprintf(mid, sizeof(mid), "%lld", (long long)gm->id);
+		if (gp->lockedm)
+			snprintf(lid, sizeof(lid), "%lld",
+				 (long long)gp->lockedm->id);
+		OUT("  G%llu: status=%u(%s) m=%s lockedm=%s\n",
+		    (unsigned long long)gp->goid, s,
+		    s == G_WAITING ? gort_waitreason_str(gp->waitreason) : "",
+		    mid, lid);
+	}
+	gort_unlock(&sched.allglock);
+	gort_unlock(&sched.lock);
+	gort_dprintf(2, "%.*s", (int)n, buf);
+#undef OUT
+}

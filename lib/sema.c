@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sema.c - runtime semaphores: where sync primitives put their sleepers.
+ *
+ * Go's runtime/sema.go in C.  A semaphore is any uint32 in user memory
+ * (the zero value of a gort_waitgroup holds one); waiters are kept in a
+ * fixed table of buckets hashed by address, so the sync types need no
+ * allocation and no pointer fields of their own.
+ *
+ * A waiter lives on the stack of the goroutine (or foreign thread) that
+ * waits: it is valid until the waiter is woken, and only the waker that
+ * removed it from its bucket may wake it.
+ *
+ * A goroutine parks (its M runs other goroutines); a thread the runtime did
+ * not start sleeps on a futex in its waiter.  Foreign threads are counted
+ * for the deadlock detector: one that has called into gort and is not
+ * blocked in it could still wake a goroutine.
+ *
+ * Lock order: a bucket lock is a leaf, except that it is released by the
+ * park's unlock callback after the switch.
+ *
+ * Rejected: a lock and queue inside every sync object (bigger zero values,
+ * and Go's layout is the one users of its semantics know).
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "runtime.h"
+
+#define SEMTABSZ 251
+
+struct sema_waiter {
+	_Atomic uint32_t *addr;		/* semaphore it waits for */
+	struct gort_g *g;		/* waiting goroutine, or NULL */
+	_Atomic uint32_t woken;		/* futex word for a foreign thread */
+	struct sema_waiter *next;	/* bucket list */
+};
+
+struct sema_root {
+	struct gort_lock lock;		/* guards head, tail */
+	_Atomic uint32_t nwait;		/* waiters, read without the lock */
+	struct sema_waiter *head, *tail;
+	char pad[64 - sizeof(struct gort_lock) - sizeof(uint32_t) -
+		 2 * sizeof(void *)];
+};
+
+static struct sema_root semtable[SEMTABSZ];
+
+static struct sema_root *root_of(_Atomic uint32_t *addr)
+{
+	return &semtable[((uintptr_t)addr >> 3) % SEMTABSZ];
+}
+
+static bool cansemacquire(_Atomic uint32_t *addr)
+{
+	uint32_t v = atomic_load(addr);
+
+	while (v) {
+		if (atomic_compare_exchange_weak(addr, &v, v - 1))
+			return true;
+	}
+	return false;
+}
+
+static bool unlock_root(struct gort_g *gp, void *arg)
+{
+	gort_unlock(arg);
+	return true;
+}
+
+/* Foreign-thread bookkeeping for the deadlock detector. */
+static pthread_key_t foreign_key;
+static pthread_once_t foreign_once = PTHREAD_ONCE_INIT;
+static __thread uint32_t foreign_gen;
+
+static void foreign_gone(void *arg)
+{
+	if (foreign_gen == atomic_load(&gort_generation))
+		gort_foreign_block(-1);
+}
+
+static void foreign_key_init(void)
+{
+	pthread_key_create(&foreign_key, foreign_gone);
+}
+
+/* Count the calling foreign thread as one that could wake goroutines. */
+static void foreign_register(void)
+{
+	uint32_t gen = atomic_load(&gort_generation);
+
+	if (foreign_gen == gen)
+		return;
+	pthread_once(&foreign_once, foreign_key_init);
+	foreign_gen = gen;
+	pthread_setspecific(foreign_key, (void *)1);
+	gort_foreign_block(1);
+}
+
+void gort_semacquire(_Atomic uint32_t *addr, enum gort_waitreason reason)
+{
+	struct sema_root *root;
+	struct sema_waiter w;
+	struct gort_m *m;
+
+	if (cansemacquire(addr))
+		return;
+	root = root_of(addr);
+	m = gort_rt_enter();
+	if (!m || !m->curg)
+		foreign_register();
+	for (;;) {
+		gort_lock(&root->lock);
+		atomic_fetch_add(&root->nwait, 1);
+		if (cansemacquire(addr)) {
+			atomic_fetch_sub(&root->nwait, 1);
+			gort_unlock(&root->lock);
+			break;
+		}
+		w.addr = addr;
+		w.next = NULL;
+		atomic_store(&w.woken, 0);
+		w.g = m && m->curg ? m->curg : NULL;
+		if (root->tail)
+			root->tail->next = &w;
+		else
+			root->head = &w;
+		root->tail = &w;
+		if (w.g) {
+			gort_gopark(unlock_root, &root->lock, reason);
+		} else {
+			gort_unlock(&root->lock);
+			gort_foreign_block(-1);
+			while (!atomic_load(&w.woken))
+				gort_futex_wait(&w.woken, 0, -1);
+			gort_foreign_block(1);
+		}
+		if (cansemacquire(addr))
+			break;
+	}
+	gort_rt_exit();
+}
+
+void gort_semrelease(_Atomic uint32_t *addr)
+{
+	struct sema_root *root = root_of(addr);
+	struct sema_waiter *w, *prev = NULL;
+	struct gort_g *gp;
+
+	atomic_fetch_add(addr, 1);
+	if (atomic_load(&root->nwait) == 0)
+		return;
+	gort_lock(&root->lock);
+	for (w = root->head; w; prev = w, w = w->next) {
+		if (w->addr != addr)
+			continue;
+		if (prev)
+			prev->next = w->next;
+		else
+			root->head = w->next;
+		if (root->tail == w)
+			root->tail = prev;
+		atomic_fetch_sub(&root->nwait, 1);
+		break;
+	}
+	gort_unlock(&root->lock);
+	if (!w)
+		return;
+	gp = w->g;
+	if (gp) {
+		gort_goready(gp);
+	} else {
+		atomic_store(&w->woken, 1);
+		gort_futex_wake(&w->woken, 1);
+	}
+}
