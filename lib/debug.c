@@ -29,7 +29,6 @@
  * Rejected: backtrace(3)/libunwind for other goroutines (they unwind only
  * the calling thread's current stack).
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -78,28 +77,24 @@ void gort_dprintf(int fd, const char *fmt, ...)
 
 static void print_pc(int fd, uintptr_t pc, bool is_return)
 {
-	Dl_info info;
 	/* a return address points after the call: look up the call itself */
-	uintptr_t look = is_return ? pc - 1 : pc;
+	uintptr_t look = is_return ? pc - 1 : pc, off, objoff;
+	const char *name = "?", *obj;
 
-	if (dladdr((void *)look, &info) && info.dli_fname) {
-		gort_dprintf(fd, "%s()\n\t%s +0x%lx\n",
-			     info.dli_sname ? info.dli_sname : "?",
-			     info.dli_fname,
-			     (unsigned long)(look - (uintptr_t)info.dli_fbase));
-	} else {
-		gort_dprintf(fd, "?()\n\t?:0x%lx\n", (unsigned long)pc);
-	}
+	gort_symbolize(look, &name, &off, &obj, &objoff);
+	gort_dprintf(fd, "%s(...)\n\t%s +0x%lx\n", name, obj,
+		     (unsigned long)objoff);
 }
 
 static void print_symbol_only(int fd, uintptr_t pc)
 {
-	Dl_info info;
+	uintptr_t off, objoff;
+	const char *name, *obj;
 
-	if (dladdr((void *)pc, &info) && info.dli_sname)
-		gort_dprintf(fd, "%s", info.dli_sname);
+	if (gort_symbolize(pc, &name, &off, &obj, &objoff))
+		gort_dprintf(fd, "%s", name);
 	else
-		gort_dprintf(fd, "0x%lx", (unsigned long)pc);
+		gort_dprintf(fd, "%s +0x%lx", obj, (unsigned long)objoff);
 }
 
 /* Walk a frame-pointer chain that lies within [lo, hi). */
@@ -175,8 +170,8 @@ static void dump_g(int fd, struct gort_g *gp, struct gort_g *self)
 	gort_dprintf(fd, "\n");
 }
 
-/* Every goroutine that exists, the caller's first. */
-void gort_dump_all(int fd, struct gort_g *self)
+/* Every goroutine that exists but skip, the caller's first. */
+void gort_dump_all(int fd, struct gort_g *self, struct gort_g *skip)
 {
 	struct gort_g *gp;
 
@@ -185,7 +180,7 @@ void gort_dump_all(int fd, struct gort_g *self)
 	for (gp = sched.allg; gp; gp = gp->allnext) {
 		uint32_t s = atomic_load(&gp->status);
 
-		if (gp == self || s == G_DEAD || s == G_IDLE)
+		if (gp == self || gp == skip || s == G_DEAD || s == G_IDLE)
 			continue;
 		dump_g(fd, gp, self);
 	}
@@ -193,7 +188,7 @@ void gort_dump_all(int fd, struct gort_g *self)
 
 static _Noreturn void die_with_dump(void)
 {
-	gort_dump_all(2, gort_getg());
+	gort_dump_all(2, gort_getg(), NULL);
 	_exit(2);
 }
 
@@ -252,7 +247,7 @@ GORT_API int gort_dump_goroutines(int fd)
 		stw = true;
 	}
 	gort_lock(&sched.allglock);
-	gort_dump_all(fd, m ? m->curg : NULL);
+	gort_dump_all(fd, m ? m->curg : NULL, NULL);
 	gort_unlock(&sched.allglock);
 	if (stw)
 		gort_start_the_world();
@@ -296,8 +291,7 @@ static void fault_handler(int sig, siginfo_t *si, void *uc)
 				     (unsigned long long)gp->parent_goid);
 		}
 		/* its own frames are gone past the guard: dump the others */
-		m->curg = NULL;
-		gort_dump_all(2, NULL);
+		gort_dump_all(2, NULL, gp);
 		_exit(2);
 	}
 	chain(sig, si, uc, sig == SIGSEGV ? &old_segv : &old_bus);

@@ -373,11 +373,16 @@ bool gort_retake_running(struct gort_p *p) GORT_INTERNAL;
 int gort_barrier_init(void) GORT_INTERNAL;
 void gort_schedtrace(bool detail) GORT_INTERNAL;
 
+/* lib/symtab.c */
+bool gort_symbolize(uintptr_t pc, const char **name, uintptr_t *off,
+		    const char **obj, uintptr_t *objoff) GORT_INTERNAL;
+
 /* lib/debug.c */
 _Noreturn void gort_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2))) GORT_INTERNAL;
 _Noreturn void gort_throw(const char *msg) GORT_INTERNAL;
-void gort_dump_all(int fd, struct gort_g *self) GORT_INTERNAL;
+void gort_dump_all(int fd, struct gort_g *self, struct gort_g *skip)
+	GORT_INTERNAL;
 int gort_signals_init(void) GORT_INTERNAL;
 void gort_signals_fini(void) GORT_INTERNAL;
 void gort_m_signal_stack(struct gort_m *m) GORT_INTERNAL;
