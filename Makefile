@@ -6,6 +6,8 @@
 #
 #   make                      native build in build/
 #   make B=build/asan SAN=1   ASan + UBSan build of the library and the tests
+#   make B=build/tsan SAN=tsan
+#                             TSan build
 #   make B=build/arm64 CROSS=aarch64-linux-gnu-
 #                             static AArch64 build, run under qemu-aarch64-static
 #
@@ -43,11 +45,12 @@ LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -ftls-model=initial-exec
 LDLIBS      := -pthread -ldl
 TEST_LDFLAGS :=
 ifeq ($(SAN),1)
-SANFLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	-DGORT_ASAN=1
+SANFLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(SAN),tsan)
+SANFLAGS    := -fsanitize=thread
+endif
 LIB_CFLAGS  += $(SANFLAGS)
 TEST_LDFLAGS += $(SANFLAGS)
-endif
 ifeq ($(ARCH),arm64)
 ifneq ($(CROSS),)
 TEST_LDFLAGS += -static

@@ -135,8 +135,11 @@ struct gort_g {
 	struct gort_g *allnext;		/* all Gs ever made, for dumps */
 	void *park_elem;		/* waiter entry while parked (sema) */
 	bool slab_head;			/* first G of a calloc'd slab */
-#ifdef GORT_ASAN
+#ifdef __SANITIZE_ADDRESS__
 	void *asan_fake_stack;		/* ASan fiber bookkeeping */
+#endif
+#ifdef __SANITIZE_THREAD__
+	void *tsan_fiber;		/* TSan's fiber for this goroutine */
 #endif
 };
 
@@ -153,9 +156,19 @@ enum gort_pstatus {
 
 #define GORT_STACK_CACHE 16
 
+/*
+ * p->status holds the state in its low 4 bits and an ownership epoch above
+ * them, bumped by every acquirep.  An M that held the P remembers the word
+ * (m->pword), so "is this P still mine and running" is one compare, and a
+ * P that was taken and re-acquired by another M never looks like the old
+ * owner's (no ABA in gort_syscall_end's compare-and-swap).
+ */
+#define PSTATE(word) ((word) & 0xfu)
+#define PWORD(word, state) (((word) & ~0xfu) | (state))
+
 struct gort_p {
 	int id;				/* index in sched.allp */
-	_Atomic uint32_t status;	/* enum gort_pstatus */
+	_Atomic uint32_t status;	/* enum gort_pstatus | epoch << 4 */
 	struct gort_m *_Atomic m;	/* owner, NULL when idle */
 	struct gort_p *link;		/* idle list */
 	_Atomic uint32_t schedtick;	/* incremented on every execute */
@@ -194,13 +207,14 @@ struct gort_m {
 	struct gort_p *p;		/* P held, NULL when none */
 	struct gort_p *nextp;		/* P handed over by startm */
 	struct gort_p *oldp;		/* P held before a syscall */
+	uint32_t pword;			/* p->status while this M runs on it */
 	struct gort_m *link;		/* idle list */
 	struct gort_m *alllink;		/* all Ms */
 	struct gort_g *lockedg;		/* goroutine wired to this M */
 	_Atomic uint32_t in_runtime;	/* see the entry protocol above */
 	_Atomic bool spinning;		/* looking for work with a P */
 	bool blocked;			/* parked on its note */
-	bool exiting;			/* thread must end: back to its loop */
+	_Atomic bool exiting;		/* thread must end: back to its loop */
 	bool exiting_locked;		/* its wired G ended: the thread ends */
 	bool exited;			/* its thread has returned */
 	uint32_t gen;			/* gort_main generation it belongs to */
@@ -218,8 +232,11 @@ struct gort_m {
 	void *unlockarg;
 	stack_t altstack;		/* signal stack for stack overflows */
 	_Atomic uint32_t barrier_ack;	/* signal-barrier handshake */
-#ifdef GORT_ASAN
+#ifdef __SANITIZE_ADDRESS__
 	void *asan_g0_fake;		/* ASan fiber bookkeeping for g0 */
+#endif
+#ifdef __SANITIZE_THREAD__
+	void *tsan_g0_fiber;		/* TSan's fiber for the thread itself */
 #endif
 };
 
@@ -239,7 +256,7 @@ struct gort_sched {
 	int64_t mnext;			/* next M id */
 	struct gort_m *allm;		/* every M, for dumps and teardown */
 	struct gort_g *gfree;		/* dead Gs beyond the per-P caches */
-	int32_t ngfree;
+	_Atomic int32_t ngfree;		/* length of gfree (read unlocked) */
 	struct gort_stack *stackpool;	/* global cache of default stacks */
 	int32_t nstackpool;
 	int32_t stackpoolcap;
@@ -310,6 +327,38 @@ static inline struct gort_g *gort_getg(void)
 /* lib/time.c */
 int64_t gort_nanotime_internal(void) GORT_INTERNAL;
 
+/* Set p's state, keeping its epoch; only who may change p calls this. */
+static inline void gort_p_set(struct gort_p *p, uint32_t state)
+{
+	uint32_t w = atomic_load_explicit(&p->status, memory_order_relaxed);
+
+	atomic_store_explicit(&p->status, PWORD(w, state),
+			      memory_order_release);
+}
+
+static inline uint32_t gort_p_state(struct gort_p *p)
+{
+	return PSTATE(atomic_load_explicit(&p->status, memory_order_acquire));
+}
+
+/*
+ * Move p from state `from` to `to` if it is in `from` (any epoch); the
+ * retakers' and the stoppers' way to claim a P they do not own.
+ */
+static inline bool gort_p_cas(struct gort_p *p, uint32_t from, uint32_t to,
+			      uint32_t *oldword)
+{
+	uint32_t w = atomic_load_explicit(&p->status, memory_order_acquire);
+
+	do {
+		if (PSTATE(w) != from)
+			return false;
+	} while (!atomic_compare_exchange_weak(&p->status, &w, PWORD(w, to)));
+	if (oldword)
+		*oldword = w;
+	return true;
+}
+
 /* lib/sched/proc.c */
 struct gort_m *gort_rt_enter_slow(struct gort_m *m) GORT_INTERNAL;
 /*
@@ -328,8 +377,8 @@ static inline struct gort_m *gort_rt_enter(void)
 	barrier();
 	p = m->p;
 	if (unlikely(!p || atomic_load_explicit(&p->status,
-						memory_order_relaxed) !=
-				   P_RUNNING))
+						memory_order_acquire) !=
+				   m->pword))
 		return gort_rt_enter_slow(m);
 	return m;
 }

@@ -36,7 +36,7 @@
  *
  * Invariants:
  *  - A G is on at most one run queue, and on none while it runs.
- *  - m->p != NULL and p->m == m and p->status == P_RUNNING while an M runs
+ *  - m->p != NULL and p->status == m->pword (RUNNING, this M's epoch) while an M runs
  *    goroutine code with a P (P_SYSCALL inside gort_syscall_begin/end).
  *  - An M whose lockedg is set runs no other G: it hands its P away and
  *    sleeps until lockedg is runnable and some M gives it a P back.
@@ -65,9 +65,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifdef GORT_ASAN
-#include <sanitizer/asan_interface.h>
+#ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
 #endif
 
 #include "runtime.h"
@@ -116,7 +118,8 @@ _Atomic uint32_t gort_generation;
 
 static inline bool m_must_exit(const struct gort_m *m)
 {
-	return m->exiting || m->gen != atomic_load_explicit(
+	return atomic_load_explicit(&m->exiting, memory_order_relaxed) ||
+	       m->gen != atomic_load_explicit(
 					       &gort_generation,
 					       memory_order_relaxed) ||
 	       atomic_load_explicit(&sched.exiting, memory_order_acquire);
@@ -350,9 +353,7 @@ static uint32_t runqgrab(struct gort_p *victim, struct gort_p *into,
 			 * to block and run it: give it ~3 us (Go sleeps the
 			 * same) rather than bouncing next between CPUs.
 			 */
-			if (atomic_load_explicit(&victim->status,
-						 memory_order_relaxed) ==
-			    P_RUNNING) {
+			if (gort_p_state(victim) == P_RUNNING) {
 				until = gort_nanotime_internal() + 3000;
 				while (gort_nanotime_internal() < until)
 					gort_cpu_relax();
@@ -421,9 +422,7 @@ static struct gort_g *stealwork(struct gort_m *m)
 			struct gort_g *gp;
 
 			if (victim == m->p ||
-			    atomic_load_explicit(&victim->status,
-						 memory_order_relaxed) ==
-				    P_IDLE)
+			    gort_p_state(victim) == P_IDLE)
 				continue;
 			gp = runqsteal(m->p, victim, round == 3);
 			if (gp)
@@ -440,7 +439,7 @@ static struct gort_g *stealwork(struct gort_m *m)
 static void pidleput(struct gort_p *p)
 {
 	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
-	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
+	gort_p_set(p, P_IDLE);
 	p->link = sched.pidle;
 	sched.pidle = p;
 	atomic_fetch_add_explicit(&sched.npidle, 1, memory_order_relaxed);
@@ -478,9 +477,12 @@ static struct gort_m *mget(void)
 
 static void acquirep(struct gort_m *m, struct gort_p *p)
 {
+	uint32_t w = atomic_load_explicit(&p->status, memory_order_relaxed);
+
 	m->p = p;
+	m->pword = (w & ~0xfu) + 0x10 + P_RUNNING;
 	atomic_store_explicit(&p->m, m, memory_order_relaxed);
-	atomic_store_explicit(&p->status, P_RUNNING, memory_order_release);
+	atomic_store_explicit(&p->status, m->pword, memory_order_release);
 }
 
 static struct gort_p *releasep(struct gort_m *m)
@@ -489,7 +491,7 @@ static struct gort_p *releasep(struct gort_m *m)
 
 	m->p = NULL;
 	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
-	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
+	gort_p_set(p, P_IDLE);
 	return p;
 }
 
@@ -639,7 +641,7 @@ void gort_handoffp(struct gort_p *p)
 	gort_lock(&sched.lock);
 	if (atomic_load(&sched.stw_wait)) {
 		atomic_store(&p->m, NULL);
-		atomic_store(&p->status, P_STOP);
+		gort_p_set(p, P_STOP);
 		if (atomic_fetch_sub(&sched.stopwait, 1) == 1)
 			gort_note_wake(&sched.stopnote);
 		gort_unlock(&sched.lock);
@@ -686,7 +688,7 @@ static void gcstopm(struct gort_m *m)
 	m->p = NULL;
 	atomic_store(&p->m, NULL);
 	gort_lock(&sched.lock);
-	atomic_store(&p->status, P_STOP);
+	gort_p_set(p, P_STOP);
 	if (atomic_fetch_sub(&sched.stopwait, 1) == 1)
 		gort_note_wake(&sched.stopnote);
 	gort_unlock(&sched.lock);
@@ -881,9 +883,15 @@ static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 	}
 }
 
-#ifdef GORT_ASAN
-static void asan_start(struct gort_m *m, struct gort_g *from,
-		       struct gort_g *to, bool from_dies)
+/*
+ * Sanitizer fiber annotations: ASan must know which stack is live (for its
+ * fake stacks and stack-bounds checks), TSan which fiber runs (for its
+ * happens-before clocks).  san_switch() is called just before a switch,
+ * san_landed() just after one, in the context that resumed.
+ */
+#ifdef __SANITIZE_ADDRESS__
+static void asan_switch(struct gort_m *m, struct gort_g *from,
+			struct gort_g *to, bool from_dies)
 {
 	void **save = NULL;
 
@@ -896,22 +904,65 @@ static void asan_start(struct gort_m *m, struct gort_g *from,
 		__sanitizer_start_switch_fiber(save, m->g0lo, m->g0size);
 }
 
-static void asan_finish(struct gort_m *m, struct gort_g *self)
+static void asan_landed(struct gort_m *m, struct gort_g *self, bool fresh)
 {
-	__sanitizer_finish_switch_fiber(self ? self->asan_fake_stack :
-					       m->asan_g0_fake,
+	__sanitizer_finish_switch_fiber(fresh ? NULL :
+					self  ? self->asan_fake_stack :
+						m->asan_g0_fake,
 					NULL, NULL);
 }
 #else
-static inline void asan_start(struct gort_m *m, struct gort_g *from,
-			      struct gort_g *to, bool from_dies)
+static inline void asan_switch(struct gort_m *m, struct gort_g *from,
+			       struct gort_g *to, bool from_dies)
 {
 }
 
-static inline void asan_finish(struct gort_m *m, struct gort_g *self)
+static inline void asan_landed(struct gort_m *m, struct gort_g *self,
+			       bool fresh)
 {
 }
 #endif
+
+#ifdef __SANITIZE_THREAD__
+static void tsan_switch(struct gort_m *m, struct gort_g *to)
+{
+	if (to && !to->tsan_fiber)
+		to->tsan_fiber = __tsan_create_fiber(0);
+	__tsan_switch_to_fiber(to ? to->tsan_fiber : m->tsan_g0_fiber, 0);
+}
+
+static void tsan_g0_init(struct gort_m *m)
+{
+	m->tsan_g0_fiber = __tsan_get_current_fiber();
+}
+
+static void tsan_free(struct gort_g *gp)
+{
+	if (gp->tsan_fiber) {
+		__tsan_destroy_fiber(gp->tsan_fiber);
+		gp->tsan_fiber = NULL;
+	}
+}
+#else
+static inline void tsan_switch(struct gort_m *m, struct gort_g *to)
+{
+}
+
+static inline void tsan_g0_init(struct gort_m *m)
+{
+}
+
+static inline void tsan_free(struct gort_g *gp)
+{
+}
+#endif
+
+static inline void san_switch(struct gort_m *m, struct gort_g *from,
+			      struct gort_g *to, bool from_dies)
+{
+	asan_switch(m, from, to, from_dies);
+	tsan_switch(m, to);
+}
 
 /* Runs in the context that resumed on m: finish what the switcher left. */
 static void finish_switch(struct gort_m *m)
@@ -968,10 +1019,10 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 		to = &m->g0ctx;
 	}
 	cur->m = NULL;
-	asan_start(m, cur, next, post == POST_EXIT);
+	san_switch(m, cur, next, post == POST_EXIT);
 	gort_ctx_switch(&cur->ctx, to);
 	m = gort_getm();
-	asan_finish(m, cur);
+	asan_landed(m, cur, false);
 	finish_switch(m);
 }
 
@@ -1003,7 +1054,7 @@ static void gentry(void *arg)
 	struct gort_g *gp = arg;
 	struct gort_m *m = gort_getm();
 
-	asan_finish(m, NULL);
+	asan_landed(m, gp, true);
 	finish_switch(m);
 	gort_rt_exit();
 	gp->fn(gp->arg);
@@ -1041,9 +1092,9 @@ static void schedule_loop(struct gort_m *m)
 			}
 		}
 		execute_prepare(m, gp);
-		asan_start(m, NULL, gp, false);
+		san_switch(m, NULL, gp, false);
 		gort_ctx_switch(&m->g0ctx, &gp->ctx);
-		asan_finish(m, NULL);
+		asan_landed(m, NULL, false);
 		finish_switch(m);
 		if (m->exiting_locked) {
 			/* Its wired goroutine ended: the thread ends too. */
@@ -1071,6 +1122,7 @@ static void *mstart(void *arg)
 		pthread_attr_destroy(&attr);
 	}
 	gort_m_signal_stack(m);
+	tsan_g0_init(m);
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
 	atomic_store(&m->in_runtime, 1);
@@ -1125,12 +1177,12 @@ static struct gort_g *gfget(struct gort_p *p)
 	struct gort_g *gp, *rest;
 
 	if (p && !p->gfree &&
-	    __atomic_load_n(&sched.ngfree, __ATOMIC_RELAXED) > 0) {
+	    atomic_load_explicit(&sched.ngfree, memory_order_relaxed) > 0) {
 		gort_lock(&sched.lock);
 		while (p->gfreecnt < 32 && sched.gfree) {
 			gp = sched.gfree;
 			sched.gfree = gp->schedlink;
-			sched.ngfree--;
+			atomic_fetch_sub_explicit(&sched.ngfree, 1, memory_order_relaxed);
 			gp->schedlink = p->gfree;
 			p->gfree = gp;
 			p->gfreecnt++;
@@ -1148,7 +1200,7 @@ static struct gort_g *gfget(struct gort_p *p)
 		gp = sched.gfree;
 		if (gp) {
 			sched.gfree = gp->schedlink;
-			sched.ngfree--;
+			atomic_fetch_sub_explicit(&sched.ngfree, 1, memory_order_relaxed);
 		}
 		gort_unlock(&sched.lock);
 		if (gp)
@@ -1175,7 +1227,7 @@ static struct gort_g *gfget(struct gort_p *p)
 
 			rest->schedlink = sched.gfree;
 			sched.gfree = rest;
-			sched.ngfree++;
+			atomic_fetch_add_explicit(&sched.ngfree, 1, memory_order_relaxed);
 			rest = nx;
 		}
 		gort_unlock(&sched.lock);
@@ -1185,6 +1237,7 @@ static struct gort_g *gfget(struct gort_p *p)
 
 static void gfput(struct gort_p *p, struct gort_g *gp)
 {
+	tsan_free(gp);
 	if (gp->stack.lo)
 		gort_stack_free(p, &gp->stack);
 	gp->stack.lo = NULL;
@@ -1199,7 +1252,7 @@ static void gfput(struct gort_p *p, struct gort_g *gp)
 			p->gfreecnt--;
 			gp->schedlink = sched.gfree;
 			sched.gfree = gp;
-			sched.ngfree++;
+			atomic_fetch_add_explicit(&sched.ngfree, 1, memory_order_relaxed);
 		}
 		gort_unlock(&sched.lock);
 	}
@@ -1338,8 +1391,8 @@ void gort_goready(struct gort_g *gp)
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
 	if (m && m->p && atomic_load_explicit(&m->in_runtime,
 					      memory_order_relaxed) &&
-	    atomic_load_explicit(&m->p->status, memory_order_relaxed) ==
-		    P_RUNNING) {
+	    atomic_load_explicit(&m->p->status, memory_order_acquire) ==
+		    m->pword) {
 		runqput(m->p, gp, true);
 	} else {
 		gort_lock(&sched.lock);
@@ -1429,10 +1482,10 @@ struct gort_m *gort_rt_enter_slow(struct gort_m *m)
 	struct gort_g *gp = m->curg;
 
 	if (p) {
-		while (atomic_load(&p->status) == P_RETAKE)
+		/* sysmon is deciding whether to take it: wait for the verdict */
+		while (atomic_load(&p->status) == PWORD(m->pword, P_RETAKE))
 			gort_cpu_relax();
-		if (atomic_load(&p->status) == P_RUNNING &&
-		    atomic_load(&p->m) == m && !m_must_exit(m))
+		if (atomic_load(&p->status) == m->pword && !m_must_exit(m))
 			return m;
 		m->p = NULL;
 	}
@@ -1441,6 +1494,7 @@ struct gort_m *gort_rt_enter_slow(struct gort_m *m)
 	if (m_must_exit(m)) {
 		/* The runtime ended: this goroutine never runs again. */
 		m->curg = NULL;
+		san_switch(m, gp, NULL, false);
 		gort_ctx_switch(&gp->ctx, &m->g0ctx);
 		gort_throw("abandoned goroutine resumed");
 	}
@@ -1475,7 +1529,8 @@ GORT_API void gort_syscall_begin(void)
 	atomic_store_explicit(&m->curg->status, G_SYSCALL,
 			      memory_order_relaxed);
 	m->oldp = p;
-	atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release);
+	atomic_store_explicit(&p->status, PWORD(m->pword, P_SYSCALL),
+			      memory_order_release);
 	gort_rt_exit();
 }
 
@@ -1483,14 +1538,15 @@ GORT_API void gort_syscall_end(void)
 {
 	struct gort_m *m = gort_getm();
 	struct gort_p *p;
-	uint32_t expect = P_SYSCALL;
+	uint32_t expect;
 
 	if (!m || !m->curg || !m->oldp)
 		return;
 	atomic_store_explicit(&m->in_runtime, 1, memory_order_relaxed);
 	p = m->oldp;
 	m->oldp = NULL;
-	if (atomic_compare_exchange_strong(&p->status, &expect, P_RUNNING) &&
+	expect = PWORD(m->pword, P_SYSCALL);
+	if (atomic_compare_exchange_strong(&p->status, &expect, m->pword) &&
 	    !m_must_exit(m)) {
 		atomic_store_explicit(&m->curg->status, G_RUNNING,
 				      memory_order_relaxed);
@@ -1511,7 +1567,7 @@ GORT_API void gort_syscall_end(void)
 static void stop_p_locked(struct gort_p *p)
 {
 	atomic_store(&p->m, NULL);
-	atomic_store(&p->status, P_STOP);
+	gort_p_set(p, P_STOP);
 	atomic_fetch_sub(&sched.stopwait, 1);
 }
 
@@ -1527,7 +1583,7 @@ void gort_stop_the_world(void)
 	gort_note_clear(&sched.stopnote);
 	atomic_store(&sched.stopwait, procs);
 	atomic_store(&sched.stw_wait, true);
-	atomic_store(&m->p->status, P_STOP);
+	gort_p_set(m->p, P_STOP);
 	atomic_fetch_sub(&sched.stopwait, 1);
 	while ((p = pidleget()))
 		stop_p_locked(p);
@@ -1535,14 +1591,12 @@ void gort_stop_the_world(void)
 
 	while (atomic_load(&sched.stopwait) > 0) {
 		for (i = 0; i < procs; i++) {
-			uint32_t expect = P_SYSCALL;
-
 			p = sched.allp[i];
-			if (atomic_compare_exchange_strong(&p->status, &expect,
-							   P_STOP)) {
+			if (gort_p_cas(p, P_SYSCALL, P_STOP, NULL)) {
 				atomic_store(&p->m, NULL);
 				atomic_fetch_sub(&sched.stopwait, 1);
-			} else if (expect == P_RUNNING && p != m->p) {
+			} else if (p != m->p &&
+				   gort_p_state(p) == P_RUNNING) {
 				gort_retake_running(p);
 			}
 		}
@@ -1570,7 +1624,7 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 			sched.allp[i] = p;
 			sched.nallp = i + 1;
 		}
-		atomic_store(&p->status, P_STOP);
+		gort_p_set(p, P_STOP);
 	}
 	for (i = nprocs; i < old; i++) {
 		struct gort_p *p = sched.allp[i];
@@ -1583,11 +1637,11 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 			p->gfree = gp->schedlink;
 			gp->schedlink = sched.gfree;
 			sched.gfree = gp;
-			sched.ngfree++;
+			atomic_fetch_add_explicit(&sched.ngfree, 1, memory_order_relaxed);
 		}
 		p->gfreecnt = 0;
 		gort_stack_flush(p);
-		atomic_store(&p->status, P_DEAD);
+		gort_p_set(p, P_DEAD);
 		atomic_store(&p->m, NULL);
 	}
 	atomic_store(&sched.gomaxprocs, nprocs);
@@ -1607,8 +1661,7 @@ static void start_the_world_resize(int32_t nprocs)
 	gort_lock(&sched.lock);
 	if (nprocs > 0)
 		procresize(m, nprocs);
-	atomic_store(&m->p->status, P_RUNNING);
-	atomic_store(&m->p->m, m);
+	acquirep(m, m->p);
 	for (i = 0; i < atomic_load(&sched.gomaxprocs); i++) {
 		struct gort_p *p = sched.allp[i];
 
@@ -1674,6 +1727,8 @@ static void main_entry(void *arg)
 	struct main_args *ma = arg;
 
 	sched.main_ret = ma->fn(ma->arg);
+	/* in the runtime from here: teardown must not take this M as stuck */
+	gort_rt_enter();
 	main_finished();
 	/* This goroutine never runs again; its M goes back to g0 and ends. */
 	gort_goexit();
@@ -1732,7 +1787,7 @@ static bool teardown_wait(void)
 		for (m = sched.allm; m; m = m->alllink) {
 			if (m->exited)
 				continue;
-			m->exiting = true;
+			atomic_store(&m->exiting, true);
 			if (m->blocked) {
 				m->nextp = NULL;
 				if (!atomic_load(&m->park.key))
@@ -1761,7 +1816,6 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		return -EINVAL;
 	if (!atomic_compare_exchange_strong(&sched.running, &expect, true))
 		return -EBUSY;
-	atomic_fetch_add(&gort_generation, 1);
 	gort_env_parse();
 	procs = gort_config.maxprocs ? gort_config.maxprocs :
 				       gort_default_procs();
@@ -1813,7 +1867,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	/* End every M: Ps die, sleeping Ms are woken to exit. */
 	atomic_store(&sched.exiting, true);
 	for (i = 0; i < sched.nallp; i++)
-		atomic_store(&sched.allp[i]->status, P_DEAD);
+		gort_p_set(sched.allp[i], P_DEAD);
 	gort_sysmon_stop();
 	if (teardown_wait()) {
 		free_all();
@@ -1833,6 +1887,8 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_stack_abandon();
 	}
 	gort_signals_fini();
+	/* Ms of this run that are still out there now see a stale generation */
+	atomic_fetch_add(&gort_generation, 1);
 	sched_reset();	/* clears running: gort_main may be called again */
 	return ret;
 }

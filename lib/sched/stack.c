@@ -32,7 +32,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifdef GORT_ASAN
+#ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -238,7 +238,7 @@ static void pool_put_locked(const struct gort_stack *s)
 
 void gort_stack_free(struct gort_p *p, struct gort_stack *s)
 {
-#ifdef GORT_ASAN
+#ifdef __SANITIZE_ADDRESS__
 	/* Frames that never returned leave their redzones poisoned. */
 	__asan_unpoison_memory_region(s->lo, s->size);
 #endif

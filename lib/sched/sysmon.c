@@ -93,20 +93,20 @@ static void process_barrier(struct gort_m *m)
  */
 bool gort_retake_running(struct gort_p *p)
 {
-	uint32_t expect = P_RUNNING;
+	uint32_t old;
 	struct gort_m *m;
 
-	if (!atomic_compare_exchange_strong(&p->status, &expect, P_RETAKE))
+	if (!gort_p_cas(p, P_RUNNING, P_RETAKE, &old))
 		return false;
 	m = atomic_load(&p->m);
 	if (m)
 		process_barrier(m);
 	if (!m || atomic_load(&m->in_runtime)) {
-		atomic_store(&p->status, P_RUNNING);
+		atomic_store(&p->status, old);
 		return false;
 	}
 	atomic_store(&p->m, NULL);
-	atomic_store(&p->status, P_IDLE);
+	gort_p_set(p, P_IDLE);
 	gort_handoffp(p);
 	return true;
 }
@@ -114,7 +114,6 @@ bool gort_retake_running(struct gort_p *p)
 static bool retake_syscall(struct gort_p *p, int64_t now)
 {
 	uint32_t t = atomic_load(&p->syscalltick);
-	uint32_t expect = P_SYSCALL;
 
 	if (p->sysmon_syscalltick != t) {
 		p->sysmon_syscalltick = t;
@@ -132,7 +131,7 @@ static bool retake_syscall(struct gort_p *p, int64_t now)
 	    atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
 	    now - p->sysmon_syscallwhen < RUN_LIMIT_NS)
 		return false;
-	if (!atomic_compare_exchange_strong(&p->status, &expect, P_IDLE))
+	if (!gort_p_cas(p, P_SYSCALL, P_IDLE, NULL))
 		return false;
 	atomic_store(&p->m, NULL);
 	gort_handoffp(p);
@@ -163,7 +162,7 @@ static int retake(int64_t now)
 	for (i = 0; i < procs; i++) {
 		struct gort_p *p = sched.allp[i];
 
-		switch (atomic_load(&p->status)) {
+		switch (gort_p_state(p)) {
 		case P_SYSCALL:
 			n += retake_syscall(p, now);
 			break;
@@ -279,7 +278,7 @@ void gort_schedtrace(bool detail)
 		if (len < 0)
 			len = 0;
 		if (detail) {
-			uint32_t s = atomic_load(&p->status);
+			uint32_t s = gort_p_state(p);
 			/* Go's P statuses: idle 0, running 1, syscall 2,
 			 * gcstop 3, dead 4 */
 			int gs = s == P_IDLE ? 0 : s == P_RUNNING || s == P_RETAKE ? 1 :
