@@ -49,13 +49,26 @@ static struct sigaction old_segv, old_bus, old_quit;
 static bool signals_installed;
 static _Atomic int dying;
 
+void gort_write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
 void gort_dprintf(int fd, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
 	int n;
-	ssize_t w;
-	char *p = buf;
 
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -64,15 +77,7 @@ void gort_dprintf(int fd, const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
-	while (n > 0) {
-		w = write(fd, p, (size_t)n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (int)w;
-	}
+	gort_write_all(fd, buf, (size_t)n);
 }
 
 static void print_pc(int fd, uintptr_t pc, bool is_return)

@@ -436,6 +436,7 @@ int gort_signals_init(void) GORT_INTERNAL;
 void gort_signals_fini(void) GORT_INTERNAL;
 void gort_m_signal_stack(struct gort_m *m) GORT_INTERNAL;
 void gort_m_signal_stack_free(struct gort_m *m) GORT_INTERNAL;
+void gort_write_all(int fd, const char *p, size_t n) GORT_INTERNAL;
 void gort_dprintf(int fd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3))) GORT_INTERNAL;
 

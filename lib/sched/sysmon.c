@@ -252,7 +252,7 @@ void gort_schedtrace(bool detail)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n, \
 					      __VA_ARGS__);             \
 		if (n >= sizeof(buf) - 256) {                           \
-			gort_dprintf(2, "%.*s", (int)n, buf);           \
+			gort_write_all(2, buf, n);           \
 			n = 0;                                          \
 		}                                                       \
 	} while (0)
@@ -264,9 +264,10 @@ void gort_schedtrace(bool detail)
 	    atomic_load(&sched.nmspinning), atomic_load(&sched.needspinning),
 	    sched.nmidle, atomic_load(&sched.runqsize));
 	if (detail) {
-		OUT(" gcwaiting=%d nmidlelocked=%d stopwait=%d sysmonwait=%d\n",
-		    atomic_load(&sched.stw_wait) ? 1 : 0, sched.nmidlelocked,
-		    atomic_load(&sched.stopwait), 0);
+		/* gcwaiting and sysmonwait are atomic.Bool in Go */
+		OUT(" gcwaiting=%s nmidlelocked=%d stopwait=%d sysmonwait=false\n",
+		    atomic_load(&sched.stw_wait) ? "true" : "false",
+		    sched.nmidlelocked, atomic_load(&sched.stopwait));
 	}
 	for (i = 0; i < procs; i++) {
 		struct gort_p *p = sched.allp[i];
@@ -302,7 +303,7 @@ void gort_schedtrace(bool detail)
 	}
 	if (!detail) {
 		gort_unlock(&sched.lock);
-		gort_dprintf(2, "%.*s", (int)n, buf);
+		gort_write_all(2, buf, n);
 		return;
 	}
 	for (m = sched.allm; m; m = m->alllink) {
@@ -345,6 +346,6 @@ void gort_schedtrace(bool detail)
 	}
 	gort_unlock(&sched.allglock);
 	gort_unlock(&sched.lock);
-	gort_dprintf(2, "%.*s", (int)n, buf);
+	gort_write_all(2, buf, n);
 #undef OUT
 }
