@@ -54,7 +54,8 @@ gort_ctx_switch:
 	ldp	d12, d13, [sp, #128]
 	ldp	d14, d15, [sp, #144]
 	add	sp, sp, #176
-	ret
+	/* br, not ret: see the x86-64 switch on return-stack mispredictions */
+	br	x30
 	.cfi_endproc
 	.size	gort_ctx_switch, .-gort_ctx_switch
 

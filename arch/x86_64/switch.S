@@ -17,6 +17,8 @@
  * r12 = entry function, r13 = its argument and the return address pointing
  * at gort_ctx_trampoline; rbp = 0 ends frame-pointer walks there.
  *
+ * The switch ends in pop + indirect jump rather than ret (see there).
+ *
  * Rejected: swapcontext (a sigprocmask system call on every switch) and
  * saving the whole FPU/SSE state with fxsave (512 bytes; the ABI makes every
  * xmm register caller-saved, so only the control words matter).
@@ -49,7 +51,14 @@ gort_ctx_switch:
 	popq	%r15
 	popq	%rbx
 	popq	%rbp
-	ret
+	/*
+	 * Not ret: the return-stack predictor learned the caller of this
+	 * call, and we return to another context's caller, so ret would
+	 * mispredict on every switch.  An indirect jump goes through the
+	 * branch target buffer, which learns the hand-off pattern.
+	 */
+	popq	%rcx
+	jmp	*%rcx
 	.cfi_endproc
 	.size	gort_ctx_switch, .-gort_ctx_switch
 

@@ -976,12 +976,14 @@ static void finish_switch(struct gort_m *m)
 	case POST_NONE:
 		break;
 	case POST_READY:
-		atomic_store(&prev->status, G_RUNNABLE);
+		atomic_store_explicit(&prev->status, G_RUNNABLE,
+				      memory_order_relaxed);
 		runqput(m->p, prev, false);
 		break;
 	case POST_PARK:
 		if (!m->unlockf(prev, m->unlockarg)) {
-			atomic_store(&prev->status, G_RUNNABLE);
+			atomic_store_explicit(&prev->status, G_RUNNABLE,
+				      memory_order_relaxed);
 			runqput(m->p, prev, true);
 		}
 		break;
@@ -989,7 +991,8 @@ static void finish_switch(struct gort_m *m)
 		gfput(m->p, prev);
 		break;
 	case POST_GLOBAL:
-		atomic_store(&prev->status, G_RUNNABLE);
+		atomic_store_explicit(&prev->status, G_RUNNABLE,
+				      memory_order_relaxed);
 		gort_lock(&sched.lock);
 		globrunqput(prev);
 		gort_unlock(&sched.lock);
@@ -1503,12 +1506,12 @@ struct gort_m *gort_rt_enter_slow(struct gort_m *m)
 	gort_unlock(&sched.lock);
 	if (p) {
 		acquirep(m, p);
-		atomic_store(&gp->status, G_RUNNING);
+		atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
 		return m;
 	}
 	switch_from_g(m, gp, NULL, POST_GLOBAL);
 	m = gort_getm();
-	atomic_store(&gp->status, G_RUNNING);
+	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
 	return m;
 }
 
