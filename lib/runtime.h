@@ -409,7 +409,14 @@ void gort_stack_fini(void) GORT_INTERNAL;
 int gort_stack_alloc(struct gort_p *p, size_t size, struct gort_stack *st)
 	GORT_INTERNAL;
 void gort_stack_free(struct gort_p *p, struct gort_stack *st) GORT_INTERNAL;
-void gort_stack_check(struct gort_g *gp) GORT_INTERNAL;
+void gort_stack_check_canary(struct gort_g *gp) GORT_INTERNAL;
+/* Before a goroutine switches out: a stack without a guard page checks
+ * its canary. */
+static inline void gort_stack_check(struct gort_g *gp)
+{
+	if (unlikely(!gp->stack.guarded))
+		gort_stack_check_canary(gp);
+}
 void gort_stack_flush(struct gort_p *p) GORT_INTERNAL;
 void gort_stack_abandon(void) GORT_INTERNAL;
 bool gort_stack_in_guard(const struct gort_g *gp, uintptr_t addr)

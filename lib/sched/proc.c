@@ -1349,6 +1349,61 @@ GORT_API int gort_go_opts(void (*fn)(void *), void *arg,
 		       __builtin_return_address(0));
 }
 
+/*
+ * Yield with one P.  No other thread can run a goroutine from this P's
+ * queue: a thief needs a P of its own, there is none, and the P count
+ * cannot change while this M is inside the runtime.  So the yielding
+ * goroutine may be queued before the switch, and nothing is left for the
+ * other side to finish.  Returns false when the general path must run.
+ */
+static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
+{
+	struct gort_p *p = m->p;
+	struct gort_g *next;
+	uint32_t head, tail;
+
+	if (!single_p() || m->lockedg ||
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) ||
+	    atomic_load_explicit(&sched.stw_wait, memory_order_relaxed) ||
+	    atomic_load_explicit(&sched.exiting, memory_order_relaxed))
+		return false;
+	next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+	head = atomic_load_explicit(&p->runqhead, memory_order_relaxed);
+	tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+	if (next) {
+		if (next->lockedm || !next->stack.lo)
+			return false;
+		atomic_store_explicit(&p->runnext, NULL, memory_order_relaxed);
+	} else {
+		if (head == tail)
+			return true;	/* nothing else to run */
+		next = runq_slot_load(p, head);
+		if (next->lockedm || !next->stack.lo)
+			return false;
+		head++;
+		atomic_store_explicit(&p->runqhead, head, memory_order_relaxed);
+	}
+	gort_stack_check(cur);
+	atomic_store_explicit(&cur->status, G_RUNNABLE, memory_order_relaxed);
+	runq_slot_store(p, tail, cur);
+	atomic_store_explicit(&p->runqtail, tail + 1, memory_order_relaxed);
+	cur->m = NULL;
+	m->curg = next;
+	next->m = m;
+	atomic_store_explicit(&next->status, G_RUNNING, memory_order_relaxed);
+	atomic_store_explicit(&p->schedtick,
+			      atomic_load_explicit(&p->schedtick,
+						   memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	san_switch(m, cur, next, false);
+	gort_ctx_switch(&cur->ctx, &next->ctx);
+	m = gort_getm();
+	asan_landed(m, cur, false);
+	if (m->post)
+		finish_switch(m);
+	return true;
+}
+
 GORT_API void gort_yield(void)
 {
 	struct gort_m *m = gort_rt_enter();
@@ -1360,6 +1415,10 @@ GORT_API void gort_yield(void)
 		return;
 	}
 	gp = m->curg;
+	if (likely(yield_single_p(m, gp))) {
+		gort_rt_exit();
+		return;
+	}
 	next = direct_next(m);
 	if (next) {
 		switch_from_g(m, gp, next, POST_READY);

@@ -109,11 +109,11 @@ static void stack_canary_set(struct gort_stack *s)
 	c[1] = CANARY_B;
 }
 
-void gort_stack_check(struct gort_g *gp)
+void gort_stack_check_canary(struct gort_g *gp)
 {
 	const uint64_t *c = (const uint64_t *)gp->stack.lo;
 
-	if (gp->stack.guarded || !c)
+	if (!c)
 		return;
 	if (c[0] != (CANARY_A ^ (uintptr_t)gp->stack.lo) || c[1] != CANARY_B)
 		gort_fatal("goroutine %llu stack overflow (canary of its %zu-byte stack overwritten)",
