@@ -15,8 +15,9 @@
  *  - Sync types are plain structs whose all-zero value is ready to use; they
  *    may be globals, stack variables or fields of any memory.  Their fields
  *    are private: touch them only through the functions below.
- *  - Calls of the sync functions from a thread the runtime did not start
- *    block that thread instead of a goroutine, and work.
+ *  - Calls of the channel, select, sync and time functions from a thread
+ *    the runtime did not start block that thread instead of a goroutine,
+ *    and work.
  *
  * Rejected alternative: opaque handles for the sync types.  Go's zero values
  * are what makes sync.Mutex embeddable anywhere; an allocation per mutex
@@ -97,8 +98,99 @@ GORT_API void gort_syscall_end(void);
 GORT_API int gort_dump_goroutines(int fd);
 
 /* ------------------------------------------------------------------ */
+/* Channels                                                           */
+/* ------------------------------------------------------------------ */
+
+struct gort_chan;
+
+/*
+ * A channel of elements of elem_size bytes (at most 64 KiB) with room for
+ * cap of them (0: unbuffered).  NULL with errno EINVAL or ENOMEM.
+ * Until the garbage collector lands, a channel's memory is released when
+ * gort_main returns.
+ */
+GORT_API struct gort_chan *gort_chan_make(size_t elem_size, size_t cap);
+/* Copies elem_size bytes from elem.  Panics on a closed channel; a NULL
+ * channel blocks forever. */
+GORT_API void gort_chan_send(struct gort_chan *c, const void *elem);
+/* true: a value was received into elem.  false: c is closed and drained,
+ * *elem is zeroed.  elem may be NULL. */
+GORT_API bool gort_chan_recv(struct gort_chan *c, void *elem);
+/* 0, or -EAGAIN if the send would block.  Panics on a closed channel. */
+GORT_API int gort_chan_try_send(struct gort_chan *c, const void *elem);
+/* 1: a value, 0: closed and drained, -EAGAIN: would block. */
+GORT_API int gort_chan_try_recv(struct gort_chan *c, void *elem);
+/* Panics on a closed or NULL channel; wakes every blocked receiver (they
+ * get zero values) and every blocked sender (they panic). */
+GORT_API void gort_chan_close(struct gort_chan *c);
+GORT_API size_t gort_chan_len(struct gort_chan *c);
+GORT_API size_t gort_chan_cap(struct gort_chan *c);
+
+enum { GORT_RECV = 1, GORT_SEND = 2 };
+
+struct gort_select_case {
+	struct gort_chan *chan;	/* NULL: this case is never ready */
+	int dir;		/* GORT_RECV or GORT_SEND */
+	void *elem;		/* value to send, or where to receive (or NULL) */
+	bool ok;		/* set for a chosen receive: false when closed */
+};
+
+/*
+ * Go's select.  Returns the index of the case that proceeded; among ready
+ * cases one is chosen uniformly at random.  timeout_ns < 0 blocks;
+ * 0 is Go's default (-EAGAIN if none is ready); > 0 gives -ETIMEDOUT after
+ * that long.  -EINVAL for a bad dir or n < 0.
+ */
+GORT_API int gort_select(struct gort_select_case *cases, int n,
+			 int64_t timeout_ns);
+
+/* ------------------------------------------------------------------ */
 /* Sync: the zero value is ready to use                               */
 /* ------------------------------------------------------------------ */
+
+/* sync.Mutex, with Go's normal and starvation modes. */
+struct gort_mutex {
+	int32_t state_;
+	uint32_t sema_;
+};
+GORT_API void gort_mutex_lock(struct gort_mutex *mu);
+GORT_API bool gort_mutex_trylock(struct gort_mutex *mu);
+GORT_API void gort_mutex_unlock(struct gort_mutex *mu);
+
+/* sync.RWMutex: a waiting writer holds off new readers. */
+struct gort_rwmutex {
+	struct gort_mutex w_;
+	uint32_t writer_sem_;
+	uint32_t reader_sem_;
+	int32_t reader_count_;
+	int32_t reader_wait_;
+};
+GORT_API void gort_rwmutex_rlock(struct gort_rwmutex *rw);
+GORT_API void gort_rwmutex_runlock(struct gort_rwmutex *rw);
+GORT_API void gort_rwmutex_lock(struct gort_rwmutex *rw);
+GORT_API void gort_rwmutex_unlock(struct gort_rwmutex *rw);
+
+/* sync.Cond: the caller holds mu around gort_cond_wait, as in Go. */
+struct gort_cond {
+	uint32_t wait_;
+	uint32_t notify_;
+	uint32_t lock_;
+	uint32_t pad_;
+	void *head_;
+	void *tail_;
+};
+GORT_API void gort_cond_wait(struct gort_cond *cv, struct gort_mutex *mu);
+GORT_API void gort_cond_signal(struct gort_cond *cv);
+GORT_API void gort_cond_broadcast(struct gort_cond *cv);
+
+/* sync.Once */
+struct gort_once {
+	uint32_t done_;
+	struct gort_mutex m_;
+};
+GORT_API void gort_once_do(struct gort_once *o, void (*fn)(void *arg),
+			   void *arg);
+
 
 /* sync.WaitGroup */
 struct gort_waitgroup {
@@ -116,6 +208,30 @@ GORT_API void gort_wg_wait(struct gort_waitgroup *wg);
 
 /* Nanoseconds on the monotonic clock. */
 GORT_API int64_t gort_nanotime(void);
+/* time.Sleep: parks a goroutine; blocks a foreign thread. */
+GORT_API void gort_sleep(int64_t ns);
+
+struct gort_timer;
+/*
+ * Timers, with Go 1.23 semantics: the channel has capacity 1 and receives
+ * the gort_nanotime() the timer fired at; Stop and Reset drain it, so no
+ * value from before them is received after them.  Until the collector
+ * lands, timers are released when gort_main returns.  NULL + errno
+ * (ENOMEM; ESRCH outside gort_main) on failure.
+ */
+GORT_API struct gort_chan *gort_after(int64_t ns);
+GORT_API struct gort_timer *gort_timer_new(int64_t ns);
+/* fn(arg) runs in its own goroutine; gort_timer_chan() of it is NULL. */
+GORT_API struct gort_timer *gort_after_func(int64_t ns, void (*fn)(void *),
+					    void *arg);
+GORT_API struct gort_chan *gort_timer_chan(struct gort_timer *t);
+/* true if it stopped a pending timer. */
+GORT_API bool gort_timer_stop(struct gort_timer *t);
+/* Restart: fires ns from now; true if the timer was pending. */
+GORT_API bool gort_timer_reset(struct gort_timer *t, int64_t ns);
+/* Fires every period_ns (panics if <= 0); stop it with gort_timer_stop.
+ * Ticks nobody receives are dropped. */
+GORT_API struct gort_timer *gort_ticker_new(int64_t period_ns);
 
 #ifdef __cplusplus
 }

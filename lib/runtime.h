@@ -156,6 +156,15 @@ enum gort_pstatus {
 
 #define GORT_STACK_CACHE 16
 
+/* A P's timers: a binary min-heap by `when` (lib/time.c). */
+struct gort_timer_rt;
+struct timer_heap {
+	struct gort_lock lock;		/* guards a, n, cap */
+	struct gort_timer_rt **a;	/* the heap */
+	int n, cap;
+	_Atomic int64_t when0;		/* earliest when; 0: empty */
+};
+
 /*
  * p->status holds the state in its low 4 bits and an ownership epoch above
  * them, bumped by every acquirep.  An M that held the P remembers the word
@@ -179,6 +188,7 @@ struct gort_p {
 	struct gort_stack stackcache[GORT_STACK_CACHE]; /* default size */
 	uint64_t goidcache;		/* next goid to hand out */
 	uint64_t goidcacheend;		/* end of the cached goid batch */
+	struct timer_heap timers;	/* timers started on this P */
 	/* sysmon's view, written by sysmon only */
 	uint32_t sysmon_schedtick;	/* schedtick last seen */
 	int64_t sysmon_schedwhen;	/* when it changed */
@@ -212,6 +222,7 @@ struct gort_m {
 	struct gort_m *alllink;		/* all Ms */
 	struct gort_g *lockedg;		/* goroutine wired to this M */
 	_Atomic uint32_t in_runtime;	/* see the entry protocol above */
+	uint32_t rt_nest;		/* runtime entries inside the runtime */
 	_Atomic bool spinning;		/* looking for work with a P */
 	bool blocked;			/* parked on its note */
 	_Atomic bool exiting;		/* thread must end: back to its loop */
@@ -282,9 +293,11 @@ struct gort_sched {
 	int main_ret;			/* main_fn's return value */
 	_Atomic int32_t mlive;		/* M threads not yet exited */
 	int64_t starttime;		/* nanotime at gort_main start */
-	int32_t nforeign;		/* foreign threads blocked in gort */
+	int32_t nforeign_blocked;	/* foreign threads blocked in gort */
 	pthread_t sysmon_thread;
-	struct gort_note sysmon_note;	/* wakes sysmon to exit */
+	_Atomic uint32_t sysmon_kick;	/* futex: wake sysmon early */
+	_Atomic bool sysmon_exit;	/* sysmon must end */
+	_Atomic int64_t sysmon_wake;	/* when sysmon plans to wake */
 	bool sysmon_started;
 	bool use_membarrier;		/* else the signal barrier */
 };
@@ -326,6 +339,7 @@ static inline struct gort_g *gort_getg(void)
 
 /* lib/time.c */
 int64_t gort_nanotime_internal(void) GORT_INTERNAL;
+void gort_sysmon_kick(int64_t when) GORT_INTERNAL;
 
 /* Set p's state, keeping its epoch; only who may change p calls this. */
 static inline void gort_p_set(struct gort_p *p, uint32_t state)
@@ -373,6 +387,11 @@ static inline struct gort_m *gort_rt_enter(void)
 
 	if (!m)
 		return NULL;
+	if (atomic_load_explicit(&m->in_runtime, memory_order_relaxed)) {
+		/* a timer callback or the scheduler calling a public entry */
+		m->rt_nest++;
+		return m;
+	}
 	atomic_store_explicit(&m->in_runtime, 1, memory_order_relaxed);
 	barrier();
 	p = m->p;
@@ -388,6 +407,10 @@ static inline void gort_rt_exit(void)
 	struct gort_m *m = gort_getm();
 
 	if (m) {
+		if (m->rt_nest) {
+			m->rt_nest--;
+			return;
+		}
 		barrier();
 		atomic_store_explicit(&m->in_runtime, 0, memory_order_release);
 	}
@@ -399,7 +422,9 @@ void gort_goready(struct gort_g *gp) GORT_INTERNAL;
 void gort_stop_the_world(void) GORT_INTERNAL;
 void gort_start_the_world(void) GORT_INTERNAL;
 void gort_handoffp(struct gort_p *p) GORT_INTERNAL;
-void gort_foreign_block(int delta) GORT_INTERNAL;
+void gort_wake_for_timers(void) GORT_INTERNAL;
+void gort_foreign_blocked(bool blocked) GORT_INTERNAL;
+extern _Atomic int32_t gort_zombie_threads GORT_INTERNAL;
 int gort_mcount_running(void) GORT_INTERNAL;
 extern _Atomic uint32_t gort_generation GORT_INTERNAL;
 
@@ -451,5 +476,10 @@ void gort_dprintf(int fd, const char *fmt, ...)
 void gort_semacquire(_Atomic uint32_t *addr, enum gort_waitreason reason)
 	GORT_INTERNAL;
 void gort_semrelease(_Atomic uint32_t *addr) GORT_INTERNAL;
+void gort_semacquire_lifo(_Atomic uint32_t *addr, bool lifo,
+			  enum gort_waitreason reason) GORT_INTERNAL;
+void gort_semrelease_handoff(_Atomic uint32_t *addr, bool handoff)
+	GORT_INTERNAL;
+
 
 #endif /* GORT_RUNTIME_H */

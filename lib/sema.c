@@ -12,9 +12,9 @@
  * removed it from its bucket may wake it.
  *
  * A goroutine parks (its M runs other goroutines); a thread the runtime did
- * not start sleeps on a futex in its waiter.  Foreign threads are counted
- * for the deadlock detector: one that has called into gort and is not
- * blocked in it could still wake a goroutine.
+ * not start sleeps on a futex in its waiter, counted as blocked for the
+ * deadlock detector (any other thread of the process could still wake a
+ * goroutine).
  *
  * Lock order: a bucket lock is a leaf, except that it is released by the
  * park's unlock callback after the switch.
@@ -23,7 +23,6 @@
  * and Go's layout is the one users of its semantics know).
  */
 #include <errno.h>
-#include <pthread.h>
 
 #include "runtime.h"
 
@@ -31,6 +30,7 @@
 
 struct sema_waiter {
 	_Atomic uint32_t *addr;		/* semaphore it waits for */
+	bool ticket;			/* handed the semaphore directly */
 	struct gort_g *g;		/* waiting goroutine, or NULL */
 	_Atomic uint32_t woken;		/* futex word for a foreign thread */
 	struct sema_waiter *next;	/* bucket list */
@@ -68,47 +68,26 @@ static bool unlock_root(struct gort_g *gp, void *arg)
 	return true;
 }
 
-/* Foreign-thread bookkeeping for the deadlock detector. */
-static pthread_key_t foreign_key;
-static pthread_once_t foreign_once = PTHREAD_ONCE_INIT;
-static __thread uint32_t foreign_gen;
-
-static void foreign_gone(void *arg)
-{
-	if (foreign_gen == atomic_load(&gort_generation))
-		gort_foreign_block(-1);
-}
-
-static void foreign_key_init(void)
-{
-	pthread_key_create(&foreign_key, foreign_gone);
-}
-
-/* Count the calling foreign thread as one that could wake goroutines. */
-static void foreign_register(void)
-{
-	uint32_t gen = atomic_load(&gort_generation);
-
-	if (foreign_gen == gen)
-		return;
-	pthread_once(&foreign_once, foreign_key_init);
-	foreign_gen = gen;
-	pthread_setspecific(foreign_key, (void *)1);
-	gort_foreign_block(1);
-}
-
 void gort_semacquire(_Atomic uint32_t *addr, enum gort_waitreason reason)
+{
+	gort_semacquire_lifo(addr, false, reason);
+}
+
+/* lifo: queue at the head (a waiter that already waited, Go's mutex). */
+void gort_semacquire_lifo(_Atomic uint32_t *addr, bool lifo,
+			  enum gort_waitreason reason)
 {
 	struct sema_root *root;
 	struct sema_waiter w;
 	struct gort_m *m;
+	struct gort_g *self;
 
 	if (cansemacquire(addr))
 		return;
 	root = root_of(addr);
 	m = gort_rt_enter();
-	if (!m || !m->curg)
-		foreign_register();
+	/* the goroutine, not the M: it may resume on another M below */
+	self = m ? m->curg : NULL;
 	for (;;) {
 		gort_lock(&root->lock);
 		atomic_fetch_add(&root->nwait, 1);
@@ -119,23 +98,31 @@ void gort_semacquire(_Atomic uint32_t *addr, enum gort_waitreason reason)
 		}
 		w.addr = addr;
 		w.next = NULL;
+		w.ticket = false;
 		atomic_store(&w.woken, 0);
-		w.g = m && m->curg ? m->curg : NULL;
-		if (root->tail)
-			root->tail->next = &w;
-		else
+		w.g = self;
+		if (lifo) {
+			w.next = root->head;
 			root->head = &w;
-		root->tail = &w;
+			if (!root->tail)
+				root->tail = &w;
+		} else {
+			if (root->tail)
+				root->tail->next = &w;
+			else
+				root->head = &w;
+			root->tail = &w;
+		}
 		if (w.g) {
 			gort_gopark(unlock_root, &root->lock, reason);
 		} else {
 			gort_unlock(&root->lock);
-			gort_foreign_block(-1);
+			gort_foreign_blocked(true);
 			while (!atomic_load(&w.woken))
 				gort_futex_wait(&w.woken, 0, -1);
-			gort_foreign_block(1);
+			gort_foreign_blocked(false);
 		}
-		if (cansemacquire(addr))
+		if (w.ticket || cansemacquire(addr))
 			break;
 	}
 	gort_rt_exit();
@@ -143,9 +130,19 @@ void gort_semacquire(_Atomic uint32_t *addr, enum gort_waitreason reason)
 
 void gort_semrelease(_Atomic uint32_t *addr)
 {
+	gort_semrelease_handoff(addr, false);
+}
+
+/*
+ * handoff: give the semaphore to the first waiter directly and let it run
+ * at once (Go's starving mutex), instead of letting it compete again.
+ */
+void gort_semrelease_handoff(_Atomic uint32_t *addr, bool handoff)
+{
 	struct sema_root *root = root_of(addr);
 	struct sema_waiter *w, *prev = NULL;
 	struct gort_g *gp;
+	bool handed = false;
 
 	atomic_fetch_add(addr, 1);
 	if (atomic_load(&root->nwait) == 0)
@@ -163,12 +160,16 @@ void gort_semrelease(_Atomic uint32_t *addr)
 		atomic_fetch_sub(&root->nwait, 1);
 		break;
 	}
+	if (w && handoff && cansemacquire(addr))
+		w->ticket = handed = true;
 	gort_unlock(&root->lock);
 	if (!w)
 		return;
-	gp = w->g;
+	gp = w->g;	/* w is the waiter's: read it before it may run */
 	if (gp) {
 		gort_goready(gp);
+		if (handed)
+			gort_yield();	/* the waiter is on runnext: run it */
 	} else {
 		atomic_store(&w->woken, 1);
 		gort_futex_wake(&w->woken, 1);

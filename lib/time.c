@@ -1,18 +1,44 @@
 // SPDX-License-Identifier: MIT
 /*
- * time.c - the monotonic clock.
+ * time.c - the monotonic clock, runtime timers, sleep and the public
+ * timers (Go's time.Sleep, time.After, time.NewTimer, time.AfterFunc,
+ * time.NewTicker with Go 1.23 Stop/Reset semantics).
  *
  * gort's time is int64_t nanoseconds of CLOCK_MONOTONIC, read through the
- * vDSO (about 20 ns here, no system call).  Timers, sleep and the timer
- * heap join this file with the channels issue.
+ * vDSO (about 20 ns here, no system call).
  *
- * Rejected: CLOCK_MONOTONIC_COARSE (jiffy resolution, too coarse for
- * sysmon's 20 us syscall retake) and rdtsc (not invariant on every VM and
- * needs calibration).
+ * Timers live in per-P binary heaps, so starting a timer takes only its
+ * P's heap lock.  Expired timers run when an M of that P switches
+ * goroutines or looks for work, when a spinning M steals (it runs the due
+ * timers of other Ps), and, when every M is idle, when sysmon starts an M
+ * for a timer that is due: sysmon never sleeps past the earliest timer.
+ * So the timers of an idle P are never lost.
+ *
+ * A goroutine that sleeps or waits in a select with a timeout arms its
+ * timer only from the park's unlock callback, once it is off-CPU: a timer
+ * that fired before the goroutine parked would ready a running goroutine.
+ *
+ * Public timers (Go 1.23): the channel has capacity 1, a fired timer sends
+ * the firing time without blocking, and Stop and Reset drain the channel,
+ * so no value sent before them is received after them.  Stop returns true
+ * if it stopped a pending timer; Reset returns whether the timer was
+ * pending.
+ *
+ * Rejected: one global heap (contention on every sleep), and timing
+ * wheels (Go's heap is what its users' expectations are measured by, and
+ * O(log n) at 100,000 timers is a few compares).
  */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
-#include "runtime.h"
+#include "chan.h"
+#include "timer.h"
+
+#define sched gort_sched
+
+_Atomic int64_t gort_ntimers;	/* pending timers, for the deadlock check */
 
 int64_t gort_nanotime_internal(void)
 {
@@ -25,4 +51,405 @@ int64_t gort_nanotime_internal(void)
 GORT_API int64_t gort_nanotime(void)
 {
 	return gort_nanotime_internal();
+}
+
+/* ---- heaps (heap lock held) ---- */
+
+static void heap_set(struct timer_heap *h, int i, struct gort_timer_rt *t)
+{
+	h->a[i] = t;
+	t->idx = i;
+}
+
+static void sift_up(struct timer_heap *h, int i)
+{
+	struct gort_timer_rt *t = h->a[i];
+
+	while (i > 0) {
+		int parent = (i - 1) / 2;
+
+		if (h->a[parent]->when <= t->when)
+			break;
+		heap_set(h, i, h->a[parent]);
+		i = parent;
+	}
+	heap_set(h, i, t);
+}
+
+static void sift_down(struct timer_heap *h, int i)
+{
+	struct gort_timer_rt *t = h->a[i];
+
+	for (;;) {
+		int c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->a[c + 1]->when < h->a[c]->when)
+			c++;
+		if (t->when <= h->a[c]->when)
+			break;
+		heap_set(h, i, h->a[c]);
+		i = c;
+	}
+	heap_set(h, i, t);
+}
+
+static void update_when0(struct timer_heap *h)
+{
+	atomic_store_explicit(&h->when0, h->n ? h->a[0]->when : 0,
+			      memory_order_release);
+}
+
+static bool heap_add(struct timer_heap *h, struct gort_timer_rt *t)
+{
+	if (h->n == h->cap) {
+		int cap = h->cap ? h->cap * 2 : 64;
+		struct gort_timer_rt **a = realloc(h->a, cap * sizeof(*a));
+
+		if (!a)
+			return false;
+		h->a = a;
+		h->cap = cap;
+	}
+	h->a[h->n] = t;
+	t->idx = h->n++;
+	sift_up(h, t->idx);
+	update_when0(h);
+	return true;
+}
+
+static void heap_del(struct timer_heap *h, struct gort_timer_rt *t)
+{
+	int i = t->idx;
+
+	if (i < 0 || i >= h->n || h->a[i] != t)
+		return;		/* popped by a runner already */
+	t->idx = -1;
+	if (i != --h->n) {
+		heap_set(h, i, h->a[h->n]);
+		sift_down(h, i);
+		sift_up(h, h->a[i]->idx);
+	}
+	update_when0(h);
+}
+
+/* ---- runtime timers ---- */
+
+void gort_timer_rt_init(struct gort_timer_rt *t,
+			void (*f)(void *arg, int64_t now), void *arg)
+{
+	memset(t, 0, sizeof(*t));
+	t->f = f;
+	t->arg = arg;
+	t->idx = -1;
+}
+
+static struct timer_heap *heap_for_caller(void)
+{
+	struct gort_m *m = gort_getm();
+
+	if (m && m->p)
+		return &m->p->timers;
+	return &sched.allp[0]->timers;
+}
+
+/* t locked, not pending: put it in a heap. */
+static void timer_add_locked(struct gort_timer_rt *t, int64_t when)
+{
+	struct timer_heap *h = heap_for_caller();
+
+	t->when = when;
+	gort_lock(&h->lock);
+	if (!heap_add(h, t)) {
+		gort_unlock(&h->lock);
+		gort_fatal("runtime: out of memory for a timer");
+	}
+	gort_unlock(&h->lock);
+	t->heap = h;
+	t->pending = true;
+	atomic_fetch_add(&gort_ntimers, 1);
+}
+
+/* t locked: take it out of its heap if it is there. */
+static bool timer_del_locked(struct gort_timer_rt *t)
+{
+	struct timer_heap *h = t->heap;
+
+	if (!t->pending)
+		return false;
+	gort_lock(&h->lock);
+	heap_del(h, t);
+	gort_unlock(&h->lock);
+	t->pending = false;
+	t->heap = NULL;
+	atomic_fetch_sub(&gort_ntimers, 1);
+	return true;
+}
+
+void gort_timer_rt_start(struct gort_timer_rt *t, int64_t when)
+{
+	gort_lock(&t->lock);
+	timer_del_locked(t);
+	t->seq++;
+	timer_add_locked(t, when);
+	gort_unlock(&t->lock);
+	gort_sysmon_kick(when);
+}
+
+bool gort_timer_rt_stop(struct gort_timer_rt *t)
+{
+	bool was;
+
+	gort_lock(&t->lock);
+	was = timer_del_locked(t);
+	t->seq++;
+	gort_unlock(&t->lock);
+	/* a callback may be on its way out: it must not outlive the stop */
+	while (atomic_load(&t->running))
+		gort_cpu_relax();
+	return was;
+}
+
+int64_t gort_timers_run(struct gort_p *p, int64_t now)
+{
+	struct timer_heap *h = &p->timers;
+
+	for (;;) {
+		struct gort_timer_rt *t;
+
+		gort_lock(&h->lock);
+		if (h->n == 0 || h->a[0]->when > now) {
+			int64_t next = h->n ? h->a[0]->when : 0;
+
+			gort_unlock(&h->lock);
+			return next;
+		}
+		t = h->a[0];
+		heap_del(h, t);
+		gort_unlock(&h->lock);
+
+		gort_lock(&t->lock);
+		if (!t->pending || t->heap != h) {
+			/* restarted or stopped since: not ours to fire */
+			gort_unlock(&t->lock);
+			continue;
+		}
+		t->pending = false;
+		t->heap = NULL;
+		atomic_fetch_sub(&gort_ntimers, 1);
+		atomic_fetch_add(&t->running, 1);
+		if (t->period > 0) {
+			int64_t when = t->when + t->period;
+
+			if (when <= now)	/* fell behind: as Go, skip */
+				when = now + t->period;
+			timer_add_locked(t, when);
+		}
+		gort_unlock(&t->lock);
+		t->f(t->arg, now);
+		atomic_fetch_sub(&t->running, 1);
+	}
+}
+
+int64_t gort_timers_next(void)
+{
+	int32_t i, procs = atomic_load(&sched.gomaxprocs);
+	int64_t best = 0;
+
+	for (i = 0; i < procs; i++) {
+		int64_t w = atomic_load_explicit(&sched.allp[i]->timers.when0,
+						 memory_order_acquire);
+
+		if (w && (!best || w < best))
+			best = w;
+	}
+	return best;
+}
+
+void gort_timers_move(struct gort_p *from, struct gort_p *to)
+{
+	struct timer_heap *hf = &from->timers, *ht = &to->timers;
+
+	gort_lock(&hf->lock);
+	gort_lock(&ht->lock);
+	while (hf->n > 0) {
+		struct gort_timer_rt *t = hf->a[--hf->n];
+
+		t->heap = ht;	/* t->lock not taken: the world is stopped */
+		if (!heap_add(ht, t))
+			gort_fatal("runtime: out of memory for a timer");
+	}
+	update_when0(hf);
+	gort_unlock(&ht->lock);
+	gort_unlock(&hf->lock);
+}
+
+void gort_timers_free(struct gort_p *p)
+{
+	free(p->timers.a);
+	memset(&p->timers, 0, sizeof(p->timers));
+}
+
+/* ---- sleep ---- */
+
+struct sleeper {
+	struct gort_timer_rt t;
+	int64_t when;
+};
+
+static void sleep_fire(void *arg, int64_t now)
+{
+	gort_goready(arg);
+}
+
+static bool sleep_commit(struct gort_g *gp, void *arg)
+{
+	struct sleeper *s = arg;
+
+	gort_timer_rt_start(&s->t, s->when);
+	return true;
+}
+
+GORT_API void gort_sleep(int64_t ns)
+{
+	struct gort_m *m;
+	struct sleeper s;
+
+	if (ns <= 0)
+		return;
+	m = gort_rt_enter();
+	if (!m || !m->curg) {
+		/* a foreign thread: block the thread itself */
+		struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+
+		gort_rt_exit();
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		return;
+	}
+	gort_timer_rt_init(&s.t, sleep_fire, m->curg);
+	s.when = gort_nanotime_internal() + ns;
+	gort_gopark(sleep_commit, &s, WR_SLEEP);
+	gort_timer_rt_stop(&s.t);
+	gort_rt_exit();
+}
+
+/* ---- public timers ---- */
+
+struct gort_timer {
+	struct gort_timer_rt rt;	/* the runtime timer */
+	struct gort_chan *c;		/* time channel, NULL for AfterFunc */
+	void (*fn)(void *);		/* AfterFunc's function */
+	void *arg;
+};
+
+static void send_time(void *arg, int64_t now)
+{
+	struct gort_timer *t = arg;
+
+	/* never blocks: a tick nobody took is dropped, as in Go */
+	gort_chan_try_send(t->c, &now);
+}
+
+static void go_func(void *arg, int64_t now)
+{
+	struct gort_timer *t = arg;
+
+	if (gort_go(t->fn, t->arg))
+		gort_fatal("runtime: cannot start the goroutine of a gort_after_func timer");
+}
+
+static struct gort_timer *timer_make(int64_t ns, int64_t period,
+				     void (*f)(void *, int64_t), bool chan,
+				     void (*fn)(void *), void *arg)
+{
+	struct gort_timer *t;
+
+	if (!atomic_load(&sched.running)) {
+		errno = ESRCH;
+		return NULL;
+	}
+	t = gort_rt_calloc(sizeof(*t));
+	if (!t) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (chan) {
+		t->c = gort_chan_make(sizeof(int64_t), 1);
+		if (!t->c)
+			return NULL;
+	}
+	t->fn = fn;
+	t->arg = arg;
+	gort_timer_rt_init(&t->rt, f, t);
+	t->rt.period = period;
+	if (ns < 0)
+		ns = 0;
+	gort_timer_rt_start(&t->rt, gort_nanotime_internal() + ns);
+	return t;
+}
+
+GORT_API struct gort_timer *gort_timer_new(int64_t ns)
+{
+	return timer_make(ns, 0, send_time, true, NULL, NULL);
+}
+
+GORT_API struct gort_chan *gort_after(int64_t ns)
+{
+	struct gort_timer *t = gort_timer_new(ns);
+
+	return t ? t->c : NULL;
+}
+
+GORT_API struct gort_timer *gort_after_func(int64_t ns, void (*fn)(void *),
+					    void *arg)
+{
+	if (!fn) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return timer_make(ns, 0, go_func, false, fn, arg);
+}
+
+GORT_API struct gort_timer *gort_ticker_new(int64_t period_ns)
+{
+	if (period_ns <= 0)
+		gort_panic("non-positive interval for gort_ticker_new");
+	return timer_make(period_ns, period_ns, send_time, true, NULL, NULL);
+}
+
+GORT_API struct gort_chan *gort_timer_chan(struct gort_timer *t)
+{
+	return t ? t->c : NULL;
+}
+
+static void drain(struct gort_timer *t)
+{
+	if (t->c)
+		while (gort_chan_try_recv(t->c, NULL) == 1)
+			;
+}
+
+GORT_API bool gort_timer_stop(struct gort_timer *t)
+{
+	bool was;
+
+	if (!t)
+		return false;
+	was = gort_timer_rt_stop(&t->rt);
+	drain(t);
+	return was;
+}
+
+GORT_API bool gort_timer_reset(struct gort_timer *t, int64_t ns)
+{
+	bool was;
+
+	if (!t)
+		return false;
+	was = gort_timer_rt_stop(&t->rt);
+	drain(t);
+	gort_timer_rt_start(&t->rt, gort_nanotime_internal() + (ns < 0 ? 0 : ns));
+	return was;
 }

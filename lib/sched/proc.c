@@ -55,6 +55,7 @@
  *     needs none; taking it at first run from a per-P cache of hot stacks
  *     lets a million pending goroutines cost only their descriptors.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -72,7 +73,9 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+#include "chan.h"
 #include "runtime.h"
+#include "timer.h"
 
 struct gort_sched gort_sched;
 __thread struct gort_m *gort_tls_m __attribute__((tls_model("initial-exec")));
@@ -129,6 +132,16 @@ static inline bool single_p(void)
 {
 	return atomic_load_explicit(&sched.gomaxprocs, memory_order_relaxed) ==
 	       1;
+}
+
+/* Run p's due timers if it has any (a clock read only when it does). */
+static inline void run_due_timers(struct gort_p *p)
+{
+	int64_t when = atomic_load_explicit(&p->timers.when0,
+					    memory_order_relaxed);
+
+	if (unlikely(when) && when <= gort_nanotime_internal())
+		gort_timers_run(p, gort_nanotime_internal());
 }
 
 static inline struct gort_g *runq_slot_load(struct gort_p *p, uint32_t i)
@@ -421,8 +434,16 @@ static struct gort_g *stealwork(struct gort_m *m)
 				sched.allp[(start + i) % (uint32_t)procs];
 			struct gort_g *gp;
 
-			if (victim == m->p ||
-			    gort_p_state(victim) == P_IDLE)
+			if (victim == m->p)
+				continue;
+			if (round == 0) {
+				/* an idle P's timers are ours to run */
+				run_due_timers(victim);
+				gp = runqget(m->p);
+				if (gp)
+					return gp;
+			}
+			if (gort_p_state(victim) == P_IDLE)
 				continue;
 			gp = runqsteal(m->p, victim, round == 3);
 			if (gp)
@@ -504,6 +525,8 @@ int gort_mcount_running(void)
 	return sched.mcount - sched.nmidle - sched.nmidlelocked;
 }
 
+static bool foreign_wakers(void);
+
 /* Called with sched.lock held whenever an M goes idle. */
 static void checkdead(void)
 {
@@ -512,7 +535,11 @@ static void checkdead(void)
 
 	if (atomic_load(&sched.exiting) || atomic_load(&sched.stw_wait))
 		return;
-	if (gort_mcount_running() > 0 || sched.nforeign > 0)
+	if (gort_mcount_running() > 0)
+		return;
+	if (atomic_load(&gort_ntimers) > 0)
+		return;		/* a timer will wake someone */
+	if (foreign_wakers())
 		return;
 	if (atomic_load(&sched.runqsize) > 0)
 		return;
@@ -622,6 +649,12 @@ static void wakep(void)
 	    !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
 		return;
 	startm(NULL, true);
+}
+
+/* sysmon saw a due timer: make sure some M will look at it. */
+void gort_wake_for_timers(void)
+{
+	wakep();
 }
 
 /* p has no M any more: find it one if it has work, else idle it. */
@@ -793,6 +826,7 @@ top:
 		gcstopm(m);
 		goto top;
 	}
+	run_due_timers(m->p);
 	gp = trylocal(m);
 	if (gp)
 		return gp;
@@ -866,6 +900,12 @@ static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 	struct gort_p *p = m->p;
 	int err;
 
+	if (unlikely(atomic_load_explicit(&gp->status, memory_order_relaxed) !=
+		     G_RUNNABLE))
+		gort_fatal("runtime: goroutine %llu scheduled while %s",
+			   (unsigned long long)gp->goid,
+			   atomic_load(&gp->status) == G_RUNNING ? "running" :
+								   "not runnable");
 	m->curg = gp;
 	gp->m = m;
 	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
@@ -1010,6 +1050,7 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 			  struct gort_g *next, enum gort_post post)
 {
 	const struct gort_ctx *to;
+	uint32_t nest;
 
 	gort_stack_check(cur);
 	m->post = post;
@@ -1022,9 +1063,13 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 		to = &m->g0ctx;
 	}
 	cur->m = NULL;
+	/* the nesting depth is this goroutine's, not the M's */
+	nest = m->rt_nest;
+	m->rt_nest = 0;
 	san_switch(m, cur, next, post == POST_EXIT);
 	gort_ctx_switch(&cur->ctx, to);
 	m = gort_getm();
+	m->rt_nest = nest;
 	asan_landed(m, cur, false);
 	finish_switch(m);
 }
@@ -1039,6 +1084,7 @@ static struct gort_g *direct_next(struct gort_m *m)
 	    atomic_load_explicit(&sched.stw_wait, memory_order_relaxed) ||
 	    atomic_load_explicit(&sched.exiting, memory_order_relaxed))
 		return NULL;
+	run_due_timers(p);
 	if ((atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61) ==
 		    0 &&
 	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0)
@@ -1138,8 +1184,11 @@ static void *mstart(void *arg)
 	/* The thread ends; nothing below may touch m after mlive drops. */
 	gort_m_signal_stack_free(m);
 	gort_arch_setm(NULL);
-	if (m->gen != atomic_load(&gort_generation))
-		return NULL;	/* an ended run's M: its memory is kept */
+	if (m->gen != atomic_load(&gort_generation)) {
+		/* an ended run's M: its memory is kept */
+		atomic_fetch_sub(&gort_zombie_threads, 1);
+		return NULL;
+	}
 	gort_lock(&sched.lock);
 	sched.mcount--;
 	m->exited = true;
@@ -1360,9 +1409,10 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 {
 	struct gort_p *p = m->p;
 	struct gort_g *next;
-	uint32_t head, tail;
+	uint32_t head, tail, nest;
 
 	if (!single_p() || m->lockedg ||
+	    atomic_load_explicit(&p->timers.when0, memory_order_relaxed) ||
 	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) ||
 	    atomic_load_explicit(&sched.stw_wait, memory_order_relaxed) ||
 	    atomic_load_explicit(&sched.exiting, memory_order_relaxed))
@@ -1395,9 +1445,12 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 			      atomic_load_explicit(&p->schedtick,
 						   memory_order_relaxed) + 1,
 			      memory_order_relaxed);
+	nest = m->rt_nest;
+	m->rt_nest = 0;
 	san_switch(m, cur, next, false);
 	gort_ctx_switch(&cur->ctx, &next->ctx);
 	m = gort_getm();
+	m->rt_nest = nest;
 	asan_landed(m, cur, false);
 	if (m->post)
 		finish_switch(m);
@@ -1449,8 +1502,13 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 void gort_goready(struct gort_g *gp)
 {
 	struct gort_m *m = gort_getm();
+	uint32_t waiting = G_WAITING;
 
-	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+	if (unlikely(!atomic_compare_exchange_strong_explicit(
+		    &gp->status, &waiting, G_RUNNABLE, memory_order_relaxed,
+		    memory_order_relaxed)))
+		gort_fatal("runtime: goready of goroutine %llu, which is not waiting (status %u)",
+			   (unsigned long long)gp->goid, waiting);
 	if (m && m->p && atomic_load_explicit(&m->in_runtime,
 					      memory_order_relaxed) &&
 	    atomic_load_explicit(&m->p->status, memory_order_acquire) ==
@@ -1703,6 +1761,7 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 		}
 		p->gfreecnt = 0;
 		gort_stack_flush(p);
+		gort_timers_move(p, sched.allp[0]);
 		gort_p_set(p, P_DEAD);
 		atomic_store(&p->m, NULL);
 	}
@@ -1768,11 +1827,45 @@ GORT_API int gort_gomaxprocs(int n)
 	return prev;
 }
 
-void gort_foreign_block(int delta)
+/* A thread gort did not start blocks in (true) or leaves (false) gort. */
+void gort_foreign_blocked(bool blocked)
 {
 	gort_lock(&sched.lock);
-	sched.nforeign += delta;
+	sched.nforeign_blocked += blocked ? 1 : -1;
 	gort_unlock(&sched.lock);
+}
+
+/* Threads of an ended run still in user code (they end at their next
+ * gort call). */
+_Atomic int32_t gort_zombie_threads;
+
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Could a thread that gort does not run wake a goroutine?  Any thread of
+ * the process that is neither gort's (Ms, sysmon, the gort_main caller,
+ * threads of ended runs) nor blocked inside gort could: it may be a
+ * library's callback thread about to send on a channel.
+ */
+static bool foreign_wakers(void)
+{
+	int n = count_threads();
+	int ours = sched.mcount + 2 + atomic_load(&gort_zombie_threads);
+
+	return n < 0 || n - ours - sched.nforeign_blocked > 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1825,18 +1918,22 @@ static void free_all(void)
 		free(m);
 	}
 	for (i = 0; i < sched.nallp; i++) {
+		gort_timers_free(sched.allp[i]);
 		free(sched.allp[i]);
 		sched.allp[i] = NULL;
 	}
 	sched.nallp = 0;
+	gort_rt_free_all();
+	atomic_store(&gort_ntimers, 0);
 }
 
 /* Graveyard for generations whose Ms were left in user code. */
 static struct gort_sched *graveyard[64];
 static int ngraveyard;
 
-/* Wait for every M to end, except those still running goroutine code. */
-static bool teardown_wait(void)
+/* Wait for every M to end, except those still running goroutine code;
+ * returns how many of those there are. */
+static int teardown_wait(void)
 {
 	struct gort_m *m;
 	int32_t stuck;
@@ -1860,7 +1957,7 @@ static bool teardown_wait(void)
 		}
 		gort_unlock(&sched.lock);
 		if (live <= stuck)
-			return stuck == 0;
+			return stuck;
 		gort_futex_wait((_Atomic uint32_t *)&sched.mlive,
 				(uint32_t)live, 1000000);
 	}
@@ -1872,7 +1969,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	bool expect = false;
 	struct gort_g *gp;
 	int32_t procs, i;
-	int ret, err;
+	int ret, err, stuck;
 
 	if (!main_fn)
 		return -EINVAL;
@@ -1931,7 +2028,8 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	for (i = 0; i < sched.nallp; i++)
 		gort_p_set(sched.allp[i], P_DEAD);
 	gort_sysmon_stop();
-	if (teardown_wait()) {
+	stuck = teardown_wait();
+	if (!stuck) {
 		free_all();
 		gort_stack_fini();
 	} else if (ngraveyard < (int)ARRAY_SIZE(graveyard)) {
@@ -1947,6 +2045,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 			graveyard[ngraveyard++] = old;
 		}
 		gort_stack_abandon();
+		atomic_fetch_add(&gort_zombie_threads, stuck);
 	}
 	gort_signals_fini();
 	/* Ms of this run that are still out there now see a stale generation */

@@ -11,6 +11,9 @@
  *  - retakes a P whose goroutine has run C code for 10 ms without a
  *    runtime call (the schedtick did not move), so one spinning goroutine
  *    cannot starve the others of its P;
+ *  - starts an M when a timer is due on a P that nobody is running, and
+ *    sleeps no later than the next timer (timers are never lost when their
+ *    P goes idle);
  *  - prints GORT_DEBUG=schedtrace lines in Go's format.
  *
  * Retaking a running P uses the handshake in runtime.h: status RUNNING ->
@@ -33,6 +36,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "timer.h"
 
 #define sched gort_sched
 
@@ -176,16 +180,51 @@ static int retake(int64_t now)
 	return n;
 }
 
+/* A timer due at `when` was started: make sure sysmon is up by then. */
+void gort_sysmon_kick(int64_t when)
+{
+	int64_t planned = atomic_load_explicit(&sched.sysmon_wake,
+					       memory_order_relaxed);
+
+	if (planned && when >= planned)
+		return;
+	atomic_store(&sched.sysmon_kick, 1);
+	gort_futex_wake(&sched.sysmon_kick, 1);
+}
+
+/*
+ * Timers of an idle P run only when an M looks at them: if one is due and
+ * nobody is spinning, start an M (it runs due timers of every P while it
+ * looks for work).
+ */
+static void check_timers(int64_t now, int64_t *next)
+{
+	int64_t when = gort_timers_next();
+
+	*next = when;
+	if (when && when <= now)
+		gort_wake_for_timers();
+}
+
 static void *sysmon(void *arg)
 {
-	int64_t delay = 20000, lasttrace = 0, now;
+	int64_t delay = 20000, lasttrace = 0, now, next, sleep;
 	int idle = 0;
 	sigset_t all;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	for (;;) {
-		if (gort_note_sleep_ns(&sched.sysmon_note, delay))
+		now = gort_nanotime_internal();
+		check_timers(now, &next);
+		sleep = delay;
+		if (next && next - now < sleep)
+			sleep = next > now ? next - now : 0;
+		atomic_store(&sched.sysmon_wake, now + sleep);
+		if (sleep > 0 && !atomic_exchange(&sched.sysmon_kick, 0))
+			gort_futex_wait(&sched.sysmon_kick, 0, sleep);
+		atomic_store(&sched.sysmon_kick, 0);
+		if (atomic_load(&sched.sysmon_exit))
 			break;
 		now = gort_nanotime_internal();
 		if (retake(now))
@@ -216,7 +255,8 @@ int gort_sysmon_start(void)
 {
 	int err;
 
-	gort_note_clear(&sched.sysmon_note);
+	atomic_store(&sched.sysmon_exit, false);
+	atomic_store(&sched.sysmon_kick, 0);
 	err = pthread_create(&sched.sysmon_thread, NULL, sysmon, NULL);
 	if (err)
 		gort_fatal("runtime: cannot start sysmon: %s", strerror(err));
@@ -228,7 +268,9 @@ void gort_sysmon_stop(void)
 {
 	if (!sched.sysmon_started)
 		return;
-	gort_note_wake(&sched.sysmon_note);
+	atomic_store(&sched.sysmon_exit, true);
+	atomic_store(&sched.sysmon_kick, 1);
+	gort_futex_wake(&sched.sysmon_kick, 1);
 	pthread_join(sched.sysmon_thread, NULL);
 	sched.sysmon_started = false;
 }
@@ -286,15 +328,16 @@ void gort_schedtrace(bool detail)
 				 s == P_SYSCALL ? 2 : s == P_STOP ? 3 : 4;
 
 			if (pm)
-				OUT("  P%d: status=%d schedtick=%u syscalltick=%u m=%lld runqsize=%d gfreecnt=%u timerslen=0\n",
+				OUT("  P%d: status=%d schedtick=%u syscalltick=%u m=%lld runqsize=%d gfreecnt=%u timerslen=%d\n",
 				    i, gs, atomic_load(&p->schedtick),
 				    atomic_load(&p->syscalltick),
-				    (long long)pm->id, len, p->gfreecnt);
+				    (long long)pm->id, len, p->gfreecnt,
+				    p->timers.n);
 			else
-				OUT("  P%d: status=%d schedtick=%u syscalltick=%u m=nil runqsize=%d gfreecnt=%u timerslen=0\n",
+				OUT("  P%d: status=%d schedtick=%u syscalltick=%u m=nil runqsize=%d gfreecnt=%u timerslen=%d\n",
 				    i, gs, atomic_load(&p->schedtick),
 				    atomic_load(&p->syscalltick), len,
-				    p->gfreecnt);
+				    p->gfreecnt, p->timers.n);
 		} else {
 			OUT("%s%d", i == 0 ? " [" : " ", len);
 			if (i == procs - 1)
