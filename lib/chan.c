@@ -324,16 +324,21 @@ static _Noreturn void block_forever(enum gort_waitreason reason)
 	gort_throw("goroutine blocked forever was woken");
 }
 
+/* An operation on a NULL channel: never ready; blocking never returns. */
+static bool nil_chan_op(bool block, enum gort_waitreason reason)
+{
+	if (block)
+		block_forever(reason);
+	return false;
+}
+
 static bool chansend(struct gort_chan *c, const void *elem, bool block)
 {
 	struct gort_sudog sg;
 	struct gort_m *m;
 
-	if (!c) {
-		if (!block)
-			return false;
-		block_forever(WR_CHAN_SEND_NIL);
-	}
+	if (!c)
+		return nil_chan_op(block, WR_CHAN_SEND_NIL);
 	m = gort_rt_enter();
 	gort_lock(&c->lock);
 	if (c->closed)
@@ -362,11 +367,8 @@ static bool chanrecv(struct gort_chan *c, void *elem, bool block, bool *ok)
 	struct gort_sudog sg;
 	struct gort_m *m;
 
-	if (!c) {
-		if (!block)
-			return false;
-		block_forever(WR_CHAN_RECEIVE_NIL);
-	}
+	if (!c)
+		return nil_chan_op(block, WR_CHAN_RECEIVE_NIL);
 	m = gort_rt_enter();
 	gort_lock(&c->lock);
 	if (gort_chan_recv_locked(c, elem, ok)) {

@@ -472,6 +472,28 @@ void gort_write_all(int fd, const char *p, size_t n) GORT_INTERNAL;
 void gort_dprintf(int fd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3))) GORT_INTERNAL;
 
+/*
+ * Waiter lists of sema.c and sync.c's cond: singly linked through a
+ * `next` pointer that is the node's first member, with a tail pointer.
+ */
+struct gort_snode {
+	struct gort_snode *next;
+};
+
+/* Unlink node (whose predecessor is prev, NULL at the head). */
+static inline void gort_slist_unlink(struct gort_snode **head,
+				     struct gort_snode **tail,
+				     struct gort_snode *prev,
+				     struct gort_snode *node)
+{
+	if (prev)
+		prev->next = node->next;
+	else
+		*head = node->next;
+	if (*tail == node)
+		*tail = prev;
+}
+
 /* lib/sema.c: Go's runtime semaphores, for sync.* */
 void gort_semacquire(_Atomic uint32_t *addr, enum gort_waitreason reason)
 	GORT_INTERNAL;

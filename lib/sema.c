@@ -29,11 +29,11 @@
 #define SEMTABSZ 251
 
 struct sema_waiter {
+	struct sema_waiter *next;	/* bucket list; first, see gort_snode */
 	_Atomic uint32_t *addr;		/* semaphore it waits for */
 	bool ticket;			/* handed the semaphore directly */
 	struct gort_g *g;		/* waiting goroutine, or NULL */
 	_Atomic uint32_t woken;		/* futex word for a foreign thread */
-	struct sema_waiter *next;	/* bucket list */
 };
 
 struct sema_root {
@@ -151,12 +151,10 @@ void gort_semrelease_handoff(_Atomic uint32_t *addr, bool handoff)
 	for (w = root->head; w; prev = w, w = w->next) {
 		if (w->addr != addr)
 			continue;
-		if (prev)
-			prev->next = w->next;
-		else
-			root->head = w->next;
-		if (root->tail == w)
-			root->tail = prev;
+		gort_slist_unlink((struct gort_snode **)&root->head,
+				  (struct gort_snode **)&root->tail,
+				  (struct gort_snode *)prev,
+				  (struct gort_snode *)w);
 		atomic_fetch_sub(&root->nwait, 1);
 		break;
 	}

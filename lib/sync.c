@@ -307,10 +307,10 @@ GORT_API void gort_rwmutex_unlock(struct gort_rwmutex *rw)
  * oldest ticket, Broadcast every one.  Waiters live on their stacks.
  */
 struct cond_waiter {
+	struct cond_waiter *next;	/* first, see gort_snode */
 	uint32_t ticket;		/* order of arrival */
 	struct gort_g *g;		/* NULL: a foreign thread */
 	_Atomic uint32_t woken;
-	struct cond_waiter *next;
 };
 
 static bool unlock_cond(struct gort_g *gp, void *arg)
@@ -393,12 +393,10 @@ GORT_API void gort_cond_signal(struct gort_cond *cv)
 	for (w = cv->head_; w; prev = w, w = w->next) {
 		if (w->ticket != t)
 			continue;
-		if (prev)
-			prev->next = w->next;
-		else
-			cv->head_ = w->next;
-		if (cv->tail_ == w)
-			cv->tail_ = prev;
+		gort_slist_unlink((struct gort_snode **)&cv->head_,
+				  (struct gort_snode **)&cv->tail_,
+				  (struct gort_snode *)prev,
+				  (struct gort_snode *)w);
 		break;
 	}
 	gort_unlock(lk);

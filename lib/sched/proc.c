@@ -159,17 +159,7 @@ static inline void runq_slot_store(struct gort_p *p, uint32_t i,
 /* Global run queue (sched.lock held)                                 */
 /* ------------------------------------------------------------------ */
 
-static void globrunqput(struct gort_g *gp)
-{
-	gp->schedlink = NULL;
-	if (sched.runqtail)
-		sched.runqtail->schedlink = gp;
-	else
-		sched.runqhead = gp;
-	sched.runqtail = gp;
-	atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
-}
-
+/* Append the n Gs linked from head to tail. */
 static void globrunqputbatch(struct gort_g *head, struct gort_g *tail,
 			     int32_t n)
 {
@@ -180,6 +170,11 @@ static void globrunqputbatch(struct gort_g *head, struct gort_g *tail,
 		sched.runqhead = head;
 	sched.runqtail = tail;
 	atomic_fetch_add_explicit(&sched.runqsize, n, memory_order_relaxed);
+}
+
+static void globrunqput(struct gort_g *gp)
+{
+	globrunqputbatch(gp, gp, 1);
 }
 
 static struct gort_g *globrunqpop(void)
@@ -894,6 +889,19 @@ top:
 
 static void gentry(void *arg);
 
+/* gp runs on m now (one more schedule of p, which sysmon watches). */
+static inline void set_running(struct gort_m *m, struct gort_p *p,
+			       struct gort_g *gp)
+{
+	m->curg = gp;
+	gp->m = m;
+	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
+	atomic_store_explicit(&p->schedtick,
+			      atomic_load_explicit(&p->schedtick,
+						   memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 /* Make gp the M's current goroutine, giving it a stack if it has none. */
 static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 {
@@ -906,13 +914,7 @@ static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 			   (unsigned long long)gp->goid,
 			   atomic_load(&gp->status) == G_RUNNING ? "running" :
 								   "not runnable");
-	m->curg = gp;
-	gp->m = m;
-	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
-	atomic_store_explicit(&p->schedtick,
-			      atomic_load_explicit(&p->schedtick,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	set_running(m, p, gp);
 	if (unlikely(!gp->stack.lo)) {
 		err = gort_stack_alloc(p, gp->stack_request, &gp->stack);
 		if (err)
@@ -1438,13 +1440,7 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 	runq_slot_store(p, tail, cur);
 	atomic_store_explicit(&p->runqtail, tail + 1, memory_order_relaxed);
 	cur->m = NULL;
-	m->curg = next;
-	next->m = m;
-	atomic_store_explicit(&next->status, G_RUNNING, memory_order_relaxed);
-	atomic_store_explicit(&p->schedtick,
-			      atomic_load_explicit(&p->schedtick,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	set_running(m, p, next);
 	nest = m->rt_nest;
 	m->rt_nest = 0;
 	san_switch(m, cur, next, false);
