@@ -135,6 +135,8 @@ struct gort_g {
 	struct gort_g *allnext;		/* all Gs ever made, for dumps */
 	void *park_elem;		/* waiter entry while parked (sema) */
 	bool slab_head;			/* first G of a calloc'd slab */
+	struct gort_g *batchlink;	/* next batch on the global free list */
+	uint32_t batchlen;		/* Gs in the batch this G heads */
 #ifdef __SANITIZE_ADDRESS__
 	void *asan_fake_stack;		/* ASan fiber bookkeeping */
 #endif
@@ -266,8 +268,8 @@ struct gort_sched {
 	int32_t mcount;			/* Ms created */
 	int64_t mnext;			/* next M id */
 	struct gort_m *allm;		/* every M, for dumps and teardown */
-	struct gort_g *gfree;		/* dead Gs beyond the per-P caches */
-	_Atomic int32_t ngfree;		/* length of gfree (read unlocked) */
+	struct gort_g *gfree;		/* batches of dead Gs, via batchlink */
+	_Atomic int32_t ngfree;		/* batches in gfree (read unlocked) */
 	struct gort_stack *stackpool;	/* global cache of default stacks */
 	int32_t nstackpool;
 	int32_t stackpoolcap;

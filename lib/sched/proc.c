@@ -1225,23 +1225,51 @@ static struct gort_g *galloc_slab(void)
 	return slab;
 }
 
+/*
+ * Dead Gs move between a P's list and the global one in whole batches
+ * (the list as it is, linked by schedlink), so the global lock is held
+ * for O(1) work: a P that spawns and a P that runs the spawned goroutines
+ * trade batches instead of walking cold lists under the lock.
+ */
+#define GFREE_BATCH 64
+
+static void gfree_push_batch(struct gort_g *head, uint32_t n)
+{
+	head->batchlen = n;
+	gort_lock(&sched.lock);
+	head->batchlink = sched.gfree;
+	sched.gfree = head;
+	atomic_fetch_add_explicit(&sched.ngfree, 1, memory_order_relaxed);
+	gort_unlock(&sched.lock);
+}
+
+static struct gort_g *gfree_pop_batch(uint32_t *n)
+{
+	struct gort_g *head;
+
+	gort_lock(&sched.lock);
+	head = sched.gfree;
+	if (head) {
+		sched.gfree = head->batchlink;
+		atomic_fetch_sub_explicit(&sched.ngfree, 1,
+					  memory_order_relaxed);
+	}
+	gort_unlock(&sched.lock);
+	if (head)
+		*n = head->batchlen;
+	return head;
+}
+
 /* A dead G to reuse, from p's cache, the global list or a new slab. */
 static struct gort_g *gfget(struct gort_p *p)
 {
 	struct gort_g *gp, *rest;
+	uint32_t n;
 
 	if (p && !p->gfree &&
 	    atomic_load_explicit(&sched.ngfree, memory_order_relaxed) > 0) {
-		gort_lock(&sched.lock);
-		while (p->gfreecnt < 32 && sched.gfree) {
-			gp = sched.gfree;
-			sched.gfree = gp->schedlink;
-			atomic_fetch_sub_explicit(&sched.ngfree, 1, memory_order_relaxed);
-			gp->schedlink = p->gfree;
-			p->gfree = gp;
-			p->gfreecnt++;
-		}
-		gort_unlock(&sched.lock);
+		p->gfree = gfree_pop_batch(&n);
+		p->gfreecnt = p->gfree ? n : 0;
 	}
 	if (p && p->gfree) {
 		gp = p->gfree;
@@ -1249,16 +1277,13 @@ static struct gort_g *gfget(struct gort_p *p)
 		p->gfreecnt--;
 		return gp;
 	}
-	if (!p) {
-		gort_lock(&sched.lock);
-		gp = sched.gfree;
+	if (!p && atomic_load_explicit(&sched.ngfree, memory_order_relaxed)) {
+		gp = gfree_pop_batch(&n);
 		if (gp) {
-			sched.gfree = gp->schedlink;
-			atomic_fetch_sub_explicit(&sched.ngfree, 1, memory_order_relaxed);
-		}
-		gort_unlock(&sched.lock);
-		if (gp)
+			if (gp->schedlink)
+				gfree_push_batch(gp->schedlink, n - 1);
 			return gp;
+		}
 	}
 	gp = galloc_slab();
 	if (!gp)
@@ -1274,17 +1299,8 @@ static struct gort_g *gfget(struct gort_p *p)
 			p->gfreecnt++;
 			rest = nx;
 		}
-	} else {
-		gort_lock(&sched.lock);
-		while (rest) {
-			struct gort_g *nx = rest->schedlink;
-
-			rest->schedlink = sched.gfree;
-			sched.gfree = rest;
-			atomic_fetch_add_explicit(&sched.ngfree, 1, memory_order_relaxed);
-			rest = nx;
-		}
-		gort_unlock(&sched.lock);
+	} else if (rest) {
+		gfree_push_batch(rest, G_SLAB - 1);
 	}
 	return gp;
 }
@@ -1298,17 +1314,10 @@ static void gfput(struct gort_p *p, struct gort_g *gp)
 	atomic_store_explicit(&gp->status, G_DEAD, memory_order_relaxed);
 	gp->schedlink = p->gfree;
 	p->gfree = gp;
-	if (++p->gfreecnt >= 64) {
-		gort_lock(&sched.lock);
-		while (p->gfreecnt > 32) {
-			gp = p->gfree;
-			p->gfree = gp->schedlink;
-			p->gfreecnt--;
-			gp->schedlink = sched.gfree;
-			sched.gfree = gp;
-			atomic_fetch_add_explicit(&sched.ngfree, 1, memory_order_relaxed);
-		}
-		gort_unlock(&sched.lock);
+	if (++p->gfreecnt >= GFREE_BATCH) {
+		gfree_push_batch(p->gfree, p->gfreecnt);
+		p->gfree = NULL;
+		p->gfreecnt = 0;
 	}
 }
 
@@ -1748,12 +1757,13 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 
 		while ((gp = runqget(p)))
 			globrunqput(gp);
-		while (p->gfree) {
-			gp = p->gfree;
-			p->gfree = gp->schedlink;
-			gp->schedlink = sched.gfree;
-			sched.gfree = gp;
-			atomic_fetch_add_explicit(&sched.ngfree, 1, memory_order_relaxed);
+		if (p->gfree) {
+			/* sched.lock is held: link the batch in directly */
+			p->gfree->batchlen = p->gfreecnt;
+			p->gfree->batchlink = sched.gfree;
+			sched.gfree = p->gfree;
+			atomic_fetch_add(&sched.ngfree, 1);
+			p->gfree = NULL;
 		}
 		p->gfreecnt = 0;
 		gort_stack_flush(p);
