@@ -42,6 +42,13 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define barrier() __asm__ __volatile__("" ::: "memory")
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/*
+ * Fields that one thread owns but others read for diagnostics (schedtrace,
+ * dumps, teardown): relaxed atomic accesses, which cost nothing on x86-64
+ * and AArch64 and tell the reader's compiler and TSan the race is meant.
+ */
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 #define GORT_MAX_PROCS 1024
 #define GORT_RUNQ_SIZE 256		/* per-P ring, as Go's */

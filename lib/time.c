@@ -189,12 +189,20 @@ static bool timer_del_locked(struct gort_timer_rt *t)
 
 void gort_timer_rt_start(struct gort_timer_rt *t, int64_t when)
 {
+	struct gort_m *m = gort_getm();
+
 	gort_lock(&t->lock);
 	timer_del_locked(t);
 	t->seq++;
 	timer_add_locked(t, when);
 	gort_unlock(&t->lock);
-	gort_sysmon_kick(when);
+	/*
+	 * A timer on this M's P is run by this M (at switches, in the
+	 * scheduler); sysmon is told when the P goes idle.  From elsewhere
+	 * (a foreign thread) the timer went to P0, which may be idle.
+	 */
+	if (!m || !m->p)
+		gort_sysmon_kick(when);
 }
 
 bool gort_timer_rt_stop(struct gort_timer_rt *t)

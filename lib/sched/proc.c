@@ -495,7 +495,7 @@ static void acquirep(struct gort_m *m, struct gort_p *p)
 {
 	uint32_t w = atomic_load_explicit(&p->status, memory_order_relaxed);
 
-	m->p = p;
+	WRITE_ONCE(m->p, p);
 	m->pword = (w & ~0xfu) + 0x10 + P_RUNNING;
 	atomic_store_explicit(&p->m, m, memory_order_relaxed);
 	atomic_store_explicit(&p->status, m->pword, memory_order_release);
@@ -505,7 +505,7 @@ static struct gort_p *releasep(struct gort_m *m)
 {
 	struct gort_p *p = m->p;
 
-	m->p = NULL;
+	WRITE_ONCE(m->p, NULL);
 	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
 	gort_p_set(p, P_IDLE);
 	return p;
@@ -713,7 +713,7 @@ static void gcstopm(struct gort_m *m)
 		atomic_fetch_sub(&sched.nmspinning, 1);
 	}
 	p = m->p;
-	m->p = NULL;
+	WRITE_ONCE(m->p, NULL);
 	atomic_store(&p->m, NULL);
 	gort_lock(&sched.lock);
 	gort_p_set(p, P_STOP);
@@ -856,6 +856,9 @@ top:
 	p = releasep(m);
 	pidleput(p);
 	gort_unlock(&sched.lock);
+	/* nobody runs this P's timers now: sysmon must wake for them */
+	if (atomic_load_explicit(&p->timers.when0, memory_order_relaxed))
+		gort_sysmon_kick(atomic_load(&p->timers.when0));
 
 	if (atomic_load(&m->spinning)) {
 		int32_t procs = atomic_load(&sched.gomaxprocs);
@@ -893,8 +896,8 @@ static void gentry(void *arg);
 static inline void set_running(struct gort_m *m, struct gort_p *p,
 			       struct gort_g *gp)
 {
-	m->curg = gp;
-	gp->m = m;
+	WRITE_ONCE(m->curg, gp);
+	WRITE_ONCE(gp->m, m);
 	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
 	atomic_store_explicit(&p->schedtick,
 			      atomic_load_explicit(&p->schedtick,
@@ -1061,10 +1064,10 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 		execute_prepare(m, next);
 		to = &next->ctx;
 	} else {
-		m->curg = NULL;
+		WRITE_ONCE(m->curg, NULL);
 		to = &m->g0ctx;
 	}
-	cur->m = NULL;
+	WRITE_ONCE(cur->m, NULL);
 	/* the nesting depth is this goroutine's, not the M's */
 	nest = m->rt_nest;
 	m->rt_nest = 0;
@@ -1269,12 +1272,12 @@ static struct gort_g *gfget(struct gort_p *p)
 	if (p && !p->gfree &&
 	    atomic_load_explicit(&sched.ngfree, memory_order_relaxed) > 0) {
 		p->gfree = gfree_pop_batch(&n);
-		p->gfreecnt = p->gfree ? n : 0;
+		WRITE_ONCE(p->gfreecnt, p->gfree ? n : 0);
 	}
 	if (p && p->gfree) {
 		gp = p->gfree;
 		p->gfree = gp->schedlink;
-		p->gfreecnt--;
+		WRITE_ONCE(p->gfreecnt, p->gfreecnt - 1);
 		return gp;
 	}
 	if (!p && atomic_load_explicit(&sched.ngfree, memory_order_relaxed)) {
@@ -1296,7 +1299,7 @@ static struct gort_g *gfget(struct gort_p *p)
 
 			rest->schedlink = p->gfree;
 			p->gfree = rest;
-			p->gfreecnt++;
+			WRITE_ONCE(p->gfreecnt, p->gfreecnt + 1);
 			rest = nx;
 		}
 	} else if (rest) {
@@ -1314,10 +1317,11 @@ static void gfput(struct gort_p *p, struct gort_g *gp)
 	atomic_store_explicit(&gp->status, G_DEAD, memory_order_relaxed);
 	gp->schedlink = p->gfree;
 	p->gfree = gp;
-	if (++p->gfreecnt >= GFREE_BATCH) {
+	WRITE_ONCE(p->gfreecnt, p->gfreecnt + 1);
+	if (p->gfreecnt >= GFREE_BATCH) {
 		gfree_push_batch(p->gfree, p->gfreecnt);
 		p->gfree = NULL;
-		p->gfreecnt = 0;
+		WRITE_ONCE(p->gfreecnt, 0);
 	}
 }
 
@@ -1370,10 +1374,10 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->createpc = createpc;
 	gp->parent_goid = self ? self->goid : 0;
 	gp->goid = newgoid(p);
-	gp->lockedm = NULL;
+	WRITE_ONCE(gp->lockedm, NULL);
 	gp->lockcount = 0;
 	gp->is_main = false;
-	gp->waitreason = 0;
+	WRITE_ONCE(gp->waitreason, 0);
 	atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_release);
 	if (p) {
@@ -1448,7 +1452,7 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 	atomic_store_explicit(&cur->status, G_RUNNABLE, memory_order_relaxed);
 	runq_slot_store(p, tail, cur);
 	atomic_store_explicit(&p->runqtail, tail + 1, memory_order_relaxed);
-	cur->m = NULL;
+	WRITE_ONCE(cur->m, NULL);
 	set_running(m, p, next);
 	nest = m->rt_nest;
 	m->rt_nest = 0;
@@ -1494,13 +1498,13 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 	struct gort_m *m = gort_getm();
 	struct gort_g *gp = m->curg;
 
-	gp->waitreason = reason;
+	WRITE_ONCE(gp->waitreason, reason);
 	gp->waitsince = 0;
 	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
 	m->unlockf = unlockf;
 	m->unlockarg = arg;
 	switch_from_g(m, gp, direct_next(m), POST_PARK);
-	gp->waitreason = 0;
+	WRITE_ONCE(gp->waitreason, 0);
 }
 
 /* Make a parked goroutine runnable (from any thread). */
@@ -1546,8 +1550,8 @@ GORT_API _Noreturn void gort_goexit(void)
 	if (gp->lockcount || m->lockedg == gp) {
 		/* Go ends a thread whose wired goroutine exits. */
 		gp->lockcount = 0;
-		gp->lockedm = NULL;
-		m->lockedg = NULL;
+		WRITE_ONCE(gp->lockedm, NULL);
+		WRITE_ONCE(m->lockedg, NULL);
 		m->exiting_locked = true;
 		switch_from_g(m, gp, NULL, POST_EXIT);
 	} else {
@@ -1574,8 +1578,8 @@ GORT_API void gort_lock_os_thread(void)
 
 	if (m && m->curg) {
 		m->curg->lockcount++;
-		m->curg->lockedm = m;
-		m->lockedg = m->curg;
+		WRITE_ONCE(m->curg->lockedm, m);
+		WRITE_ONCE(m->lockedg, m->curg);
 	}
 	gort_rt_exit();
 }
@@ -1586,8 +1590,8 @@ GORT_API void gort_unlock_os_thread(void)
 
 	if (m && m->curg && m->curg->lockcount &&
 	    --m->curg->lockcount == 0) {
-		m->curg->lockedm = NULL;
-		m->lockedg = NULL;
+		WRITE_ONCE(m->curg->lockedm, NULL);
+		WRITE_ONCE(m->lockedg, NULL);
 	}
 	gort_rt_exit();
 }
@@ -1612,13 +1616,13 @@ struct gort_m *gort_rt_enter_slow(struct gort_m *m)
 			gort_cpu_relax();
 		if (atomic_load(&p->status) == m->pword && !m_must_exit(m))
 			return m;
-		m->p = NULL;
+		WRITE_ONCE(m->p, NULL);
 	}
 	if (!gp)
 		return m;	/* on g0: the scheduler deals with it */
 	if (m_must_exit(m)) {
 		/* The runtime ended: this goroutine never runs again. */
-		m->curg = NULL;
+		WRITE_ONCE(m->curg, NULL);
 		san_switch(m, gp, NULL, false);
 		gort_ctx_switch(&gp->ctx, &m->g0ctx);
 		gort_throw("abandoned goroutine resumed");
@@ -1678,7 +1682,7 @@ GORT_API void gort_syscall_end(void)
 		gort_rt_exit();
 		return;
 	}
-	m->p = NULL;
+	WRITE_ONCE(m->p, NULL);
 	m = gort_rt_enter_slow(m);
 	atomic_store_explicit(&m->curg->status, G_RUNNING,
 			      memory_order_relaxed);
@@ -1765,7 +1769,7 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 			atomic_fetch_add(&sched.ngfree, 1);
 			p->gfree = NULL;
 		}
-		p->gfreecnt = 0;
+		WRITE_ONCE(p->gfreecnt, 0);
 		gort_stack_flush(p);
 		gort_timers_move(p, sched.allp[0]);
 		gort_p_set(p, P_DEAD);
@@ -1773,7 +1777,7 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 	}
 	atomic_store(&sched.gomaxprocs, nprocs);
 	if (mine && mine->id >= nprocs) {
-		m->p = NULL;
+		WRITE_ONCE(m->p, NULL);
 		acquirep(m, sched.allp[0]);
 	}
 }
@@ -1871,6 +1875,10 @@ static bool foreign_wakers(void)
 	int n = count_threads();
 	int ours = sched.mcount + 2 + atomic_load(&gort_zombie_threads);
 
+#ifdef __SANITIZE_THREAD__
+	ours++;		/* TSan's background thread */
+#endif
+
 	return n < 0 || n - ours - sched.nforeign_blocked > 0;
 }
 
@@ -1957,7 +1965,8 @@ static int teardown_wait(void)
 				m->nextp = NULL;
 				if (!atomic_load(&m->park.key))
 					gort_note_wake(&m->park);
-			} else if (!atomic_load(&m->in_runtime) && m->curg) {
+			} else if (!atomic_load(&m->in_runtime) &&
+				   READ_ONCE(m->curg)) {
 				stuck++;
 			}
 		}

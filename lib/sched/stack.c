@@ -9,8 +9,10 @@
  * few thousand mmap calls, and recycled through a per-P cache (no lock)
  * backed by a global pool.  Other sizes get their own mapping.
  *
- * A slot is [guard page][stack].  The guard page is made PROT_NONE while
- * the process's VMA budget allows: every guard splits a mapping in three,
+ * A slot is [guard page][stack].  Where the kernel has guard regions
+ * (MADV_GUARD_INSTALL, Linux 6.13) every stack gets one: they cost no VMA
+ * and no memory.  Otherwise the guard page is made PROT_NONE while the
+ * process's VMA budget allows: every guard splits a mapping in three,
  * costing two VMAs, and vm.max_map_count (65530 by default) bounds them for
  * the whole process, malloc and the program's own mappings included.  The
  * budget is half of what is left of max_map_count at start, less a quarter
@@ -48,8 +50,13 @@ struct arena {
 	size_t len;		/* mapping length */
 };
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102		/* Linux 6.13 */
+#endif
+
 static struct {
 	struct gort_lock lock;		/* guards everything below */
+	bool madv_guard;		/* MADV_GUARD_INSTALL works here */
 	size_t page;			/* page size */
 	size_t size;			/* default stack size, page-rounded */
 	struct arena *arenas;		/* default-size arenas */
@@ -88,6 +95,20 @@ static long read_max_map_count(void)
 	return v;
 }
 
+/* Guard regions (Linux 6.13+) cost no VMA: every stack can have one. */
+static bool madv_guard_works(void)
+{
+	char *p = mmap(NULL, 2 * st.page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok;
+
+	if (p == MAP_FAILED)
+		return false;
+	ok = madvise(p, st.page, MADV_GUARD_INSTALL) == 0;
+	munmap(p, 2 * st.page);
+	return ok;
+}
+
 int gort_stack_init(void)
 {
 	long max = read_max_map_count(), used = vma_count();
@@ -98,6 +119,7 @@ int gort_stack_init(void)
 	st.guard_budget = (max - used - max / 4) / 2;
 	if (st.guard_budget < 0)
 		st.guard_budget = 0;
+	st.madv_guard = madv_guard_works();
 	return 0;
 }
 
@@ -137,6 +159,10 @@ static void stack_protect(char *base, size_t size, struct gort_stack *s)
 	s->lo = base + st.page;
 	s->size = size;
 	s->guarded = false;
+	if (st.madv_guard && madvise(base, st.page, MADV_GUARD_INSTALL) == 0) {
+		s->guarded = true;
+		return;
+	}
 	if (st.guard_budget > 0 && mprotect(base, st.page, PROT_NONE) == 0) {
 		st.guard_budget--;
 		s->guarded = true;
@@ -246,7 +272,7 @@ void gort_stack_free(struct gort_p *p, struct gort_stack *s)
 		stack_canary_set(s);
 	if (s->size != st.size) {
 		munmap(s->lo - st.page, st.page + s->size);
-		if (s->guarded) {
+		if (s->guarded && !st.madv_guard) {
 			gort_lock(&st.lock);
 			st.guard_budget++;
 			gort_unlock(&st.lock);

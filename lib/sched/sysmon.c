@@ -217,9 +217,13 @@ static void *sysmon(void *arg)
 	for (;;) {
 		now = gort_nanotime_internal();
 		check_timers(now, &next);
+		/*
+		 * Never past the next timer; but an overdue one on a busy P is
+		 * that P's to run: sleeping 0 would spin a core on it.
+		 */
 		sleep = delay;
-		if (next && next - now < sleep)
-			sleep = next > now ? next - now : 0;
+		if (next > now && next - now < sleep)
+			sleep = next - now;
 		atomic_store(&sched.sysmon_wake, now + sleep);
 		if (sleep > 0 && !atomic_exchange(&sched.sysmon_kick, 0))
 			gort_futex_wait(&sched.sysmon_kick, 0, sleep);
@@ -322,6 +326,11 @@ void gort_schedtrace(bool detail)
 			len = 0;
 		if (detail) {
 			uint32_t s = gort_p_state(p);
+			int ntimers;
+
+			gort_lock(&p->timers.lock);
+			ntimers = p->timers.n;
+			gort_unlock(&p->timers.lock);
 			/* Go's P statuses: idle 0, running 1, syscall 2,
 			 * gcstop 3, dead 4 */
 			int gs = s == P_IDLE ? 0 : s == P_RUNNING || s == P_RETAKE ? 1 :
@@ -331,13 +340,13 @@ void gort_schedtrace(bool detail)
 				OUT("  P%d: status=%d schedtick=%u syscalltick=%u m=%lld runqsize=%d gfreecnt=%u timerslen=%d\n",
 				    i, gs, atomic_load(&p->schedtick),
 				    atomic_load(&p->syscalltick),
-				    (long long)pm->id, len, p->gfreecnt,
-				    p->timers.n);
+				    (long long)pm->id, len,
+				    READ_ONCE(p->gfreecnt), ntimers);
 			else
 				OUT("  P%d: status=%d schedtick=%u syscalltick=%u m=nil runqsize=%d gfreecnt=%u timerslen=%d\n",
 				    i, gs, atomic_load(&p->schedtick),
 				    atomic_load(&p->syscalltick), len,
-				    p->gfreecnt, p->timers.n);
+				    READ_ONCE(p->gfreecnt), ntimers);
 		} else {
 			OUT("%s%d", i == 0 ? " [" : " ", len);
 			if (i == procs - 1)
@@ -350,8 +359,9 @@ void gort_schedtrace(bool detail)
 		return;
 	}
 	for (m = sched.allm; m; m = m->alllink) {
-		struct gort_p *mp = m->p;
-		struct gort_g *cg = m->curg;
+		struct gort_p *mp = READ_ONCE(m->p);
+		struct gort_g *cg = READ_ONCE(m->curg);
+		struct gort_g *lg = READ_ONCE(m->lockedg);
 		char pid[24] = "nil", cid[24] = "nil", lid[24] = "nil";
 
 		if (m->exited)
@@ -361,9 +371,9 @@ void gort_schedtrace(bool detail)
 		if (cg)
 			snprintf(cid, sizeof(cid), "%llu",
 				 (unsigned long long)cg->goid);
-		if (m->lockedg)
+		if (lg)
 			snprintf(lid, sizeof(lid), "%llu",
-				 (unsigned long long)m->lockedg->goid);
+				 (unsigned long long)lg->goid);
 		OUT("  M%lld: p=%s curg=%s mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning=%s blocked=%s lockedg=%s\n",
 		    (long long)m->id, pid, cid,
 		    atomic_load(&m->spinning) ? "true" : "false",
@@ -372,19 +382,20 @@ void gort_schedtrace(bool detail)
 	gort_lock(&sched.allglock);
 	for (gp = sched.allg; gp; gp = gp->allnext) {
 		uint32_t s = atomic_load(&gp->status);
-		struct gort_m *gm = gp->m;
+		struct gort_m *gm = READ_ONCE(gp->m);
+		struct gort_m *lm = READ_ONCE(gp->lockedm);
 		char mid[24] = "nil", lid[24] = "nil";
 
 		if (s == G_DEAD || s == G_IDLE)
 			continue;
 		if (gm)
 			snprintf(mid, sizeof(mid), "%lld", (long long)gm->id);
-		if (gp->lockedm)
-			snprintf(lid, sizeof(lid), "%lld",
-				 (long long)gp->lockedm->id);
+		if (lm)
+			snprintf(lid, sizeof(lid), "%lld", (long long)lm->id);
 		OUT("  G%llu: status=%u(%s) m=%s lockedm=%s\n",
 		    (unsigned long long)gp->goid, s,
-		    s == G_WAITING ? gort_waitreason_str(gp->waitreason) : "",
+		    s == G_WAITING ?
+			    gort_waitreason_str(READ_ONCE(gp->waitreason)) : "",
 		    mid, lid);
 	}
 	gort_unlock(&sched.allglock);
