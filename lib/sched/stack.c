@@ -28,6 +28,7 @@
  * goroutines would need two million VMAs).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,16 +96,26 @@ static long read_max_map_count(void)
 	return v;
 }
 
-/* Guard regions (Linux 6.13+) cost no VMA: every stack can have one. */
+/*
+ * Guard regions (Linux 6.13+) cost no VMA: every stack can have one.  An
+ * emulator may accept the advice and do nothing (qemu-user does), so the
+ * probe checks that reading the guard from a system call faults.
+ */
 static bool madv_guard_works(void)
 {
 	char *p = mmap(NULL, 2 * st.page, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	bool ok;
+	bool ok = false;
+	int fds[2];
 
 	if (p == MAP_FAILED)
 		return false;
-	ok = madvise(p, st.page, MADV_GUARD_INSTALL) == 0;
+	if (madvise(p, st.page, MADV_GUARD_INSTALL) == 0 &&
+	    pipe2(fds, O_CLOEXEC) == 0) {
+		ok = write(fds[1], p, 1) < 0 && errno == EFAULT;
+		close(fds[0]);
+		close(fds[1]);
+	}
 	munmap(p, 2 * st.page);
 	return ok;
 }
