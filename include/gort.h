@@ -225,9 +225,10 @@ GORT_API struct gort_timer *gort_timer_new(int64_t ns);
 GORT_API struct gort_timer *gort_after_func(int64_t ns, void (*fn)(void *),
 					    void *arg);
 GORT_API struct gort_chan *gort_timer_chan(struct gort_timer *t);
-/* true if it stopped a pending timer. */
+/* true if it stopped a pending timer, or (Go 1.23) one that fired but
+ * whose value was not received yet. */
 GORT_API bool gort_timer_stop(struct gort_timer *t);
-/* Restart: fires ns from now; true if the timer was pending. */
+/* Restart: fires ns from now; returns what gort_timer_stop would. */
 GORT_API bool gort_timer_reset(struct gort_timer *t, int64_t ns);
 /* Fires every period_ns (panics if <= 0); stop it with gort_timer_stop.
  * Ticks nobody receives are dropped. */

@@ -134,12 +134,10 @@ void gort_sudog_ready(struct gort_sudog *sg)
 {
 	struct gort_g *gp = sg->g;
 
-	if (gp) {
+	if (gp)
 		gort_goready(gp);
-	} else {
-		atomic_store_explicit(&sg->woken, 1, memory_order_release);
-		gort_futex_wake(&sg->woken, 1);
-	}
+	else
+		gort_wake_foreign(&sg->woken);
 }
 
 static bool unlock_chan(struct gort_g *gp, void *arg)
@@ -160,7 +158,6 @@ void gort_sudog_wait(struct gort_sudog *sg, struct gort_lock *unlock,
 	gort_foreign_blocked(true);
 	while (!atomic_load_explicit(&sg->woken, memory_order_acquire))
 		gort_futex_wait(&sg->woken, 0, -1);
-	gort_foreign_blocked(false);
 }
 
 static void sudog_init(struct gort_sudog *sg, struct gort_m *m,

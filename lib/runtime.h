@@ -433,6 +433,12 @@ void gort_start_the_world(void) GORT_INTERNAL;
 void gort_handoffp(struct gort_p *p) GORT_INTERNAL;
 void gort_wake_for_timers(void) GORT_INTERNAL;
 void gort_foreign_blocked(bool blocked) GORT_INTERNAL;
+/*
+ * Wake a thread gort did not start that sleeps on *word.  The waker takes
+ * it off the blocked count, so the deadlock detector never sees a moment
+ * where it is runnable but counted as blocked.
+ */
+void gort_wake_foreign(_Atomic uint32_t *word) GORT_INTERNAL;
 extern _Atomic int32_t gort_zombie_threads GORT_INTERNAL;
 int gort_mcount_running(void) GORT_INTERNAL;
 extern _Atomic uint32_t gort_generation GORT_INTERNAL;

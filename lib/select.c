@@ -118,8 +118,7 @@ GORT_API int gort_select(struct gort_select_case *cases, int n,
 	if (n < 0 || (n > 0 && !cases))
 		return -EINVAL;
 	for (i = 0; i < n; i++)
-		if (cases[i].chan && cases[i].dir != GORT_RECV &&
-		    cases[i].dir != GORT_SEND)
+		if (cases[i].dir != GORT_RECV && cases[i].dir != GORT_SEND)
 			return -EINVAL;
 	if (n > SELECT_STACK_CASES) {
 		lockorder = malloc(n * sizeof(*lockorder));
@@ -261,7 +260,6 @@ GORT_API int gort_select(struct gort_select_case *cases, int n,
 		while (!atomic_load(&w.state.done) || !w.state.winner ||
 		       !atomic_load(&w.state.winner->woken))
 			gort_futex_wait(&sgs[0].woken, 0, 1000000);
-		gort_foreign_blocked(false);
 	}
 	if (armed)
 		gort_timer_rt_stop(&tmr);

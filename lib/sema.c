@@ -120,7 +120,6 @@ void gort_semacquire_lifo(_Atomic uint32_t *addr, bool lifo,
 			gort_foreign_blocked(true);
 			while (!atomic_load(&w.woken))
 				gort_futex_wait(&w.woken, 0, -1);
-			gort_foreign_blocked(false);
 		}
 		if (w.ticket || cansemacquire(addr))
 			break;
@@ -169,7 +168,6 @@ void gort_semrelease_handoff(_Atomic uint32_t *addr, bool handoff)
 		if (handed)
 			gort_yield();	/* the waiter is on runnext: run it */
 	} else {
-		atomic_store(&w->woken, 1);
-		gort_futex_wake(&w->woken, 1);
+		gort_wake_foreign(&w->woken);
 	}
 }

@@ -353,7 +353,6 @@ GORT_API void gort_cond_wait(struct gort_cond *cv, struct gort_mutex *mu)
 		gort_foreign_blocked(true);
 		while (!atomic_load(&w.woken))
 			gort_futex_wait(&w.woken, 0, -1);
-		gort_foreign_blocked(false);
 	}
 out:
 	gort_rt_exit();
@@ -364,12 +363,10 @@ static void cond_ready(struct cond_waiter *w)
 {
 	struct gort_g *gp = w->g;
 
-	if (gp) {
+	if (gp)
 		gort_goready(gp);
-	} else {
-		atomic_store(&w->woken, 1);
-		gort_futex_wake(&w->woken, 1);
-	}
+	else
+		gort_wake_foreign(&w->woken);
 }
 
 GORT_API void gort_cond_signal(struct gort_cond *cv)

@@ -21,8 +21,9 @@
  * Public timers (Go 1.23): the channel has capacity 1, a fired timer sends
  * the firing time without blocking, and Stop and Reset drain the channel,
  * so no value sent before them is received after them.  Stop returns true
- * if it stopped a pending timer; Reset returns whether the timer was
- * pending.
+ * if it stopped a pending timer, and (as in Go 1.23) one that fired but
+ * whose value nobody received; Reset returns the same for the timer it
+ * restarts.
  *
  * Rejected: one global heap (contention on every sleep), and timing
  * wheels (Go's heap is what its users' expectations are measured by, and
@@ -432,11 +433,15 @@ GORT_API struct gort_chan *gort_timer_chan(struct gort_timer *t)
 	return t ? t->c : NULL;
 }
 
-static void drain(struct gort_timer *t)
+/* Take out a value the timer sent that nobody received; true if any. */
+static bool drain(struct gort_timer *t)
 {
+	bool any = false;
+
 	if (t->c)
 		while (gort_chan_try_recv(t->c, NULL) == 1)
-			;
+			any = true;
+	return any;
 }
 
 GORT_API bool gort_timer_stop(struct gort_timer *t)
@@ -446,7 +451,9 @@ GORT_API bool gort_timer_stop(struct gort_timer *t)
 	if (!t)
 		return false;
 	was = gort_timer_rt_stop(&t->rt);
-	drain(t);
+	/* Go 1.23: a fired timer whose value was not received is stopped */
+	if (drain(t))
+		was = true;
 	return was;
 }
 
@@ -457,7 +464,8 @@ GORT_API bool gort_timer_reset(struct gort_timer *t, int64_t ns)
 	if (!t)
 		return false;
 	was = gort_timer_rt_stop(&t->rt);
-	drain(t);
+	if (drain(t))
+		was = true;
 	gort_timer_rt_start(&t->rt, gort_nanotime_internal() + (ns < 0 ? 0 : ns));
 	return was;
 }

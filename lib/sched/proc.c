@@ -1077,6 +1077,12 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 	m->rt_nest = nest;
 	asan_landed(m, cur, false);
 	finish_switch(m);
+	/*
+	 * A busy P's timers run here, where no lock is held any more (the
+	 * switcher may have held a channel lock that a timer sends on).
+	 */
+	if (m->p)
+		run_due_timers(m->p);
 }
 
 /* Next G this M may switch to directly, or NULL to go through g0. */
@@ -1089,7 +1095,6 @@ static struct gort_g *direct_next(struct gort_m *m)
 	    atomic_load_explicit(&sched.stw_wait, memory_order_relaxed) ||
 	    atomic_load_explicit(&sched.exiting, memory_order_relaxed))
 		return NULL;
-	run_due_timers(p);
 	if ((atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61) ==
 		    0 &&
 	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0)
@@ -1843,6 +1848,13 @@ void gort_foreign_blocked(bool blocked)
 	gort_lock(&sched.lock);
 	sched.nforeign_blocked += blocked ? 1 : -1;
 	gort_unlock(&sched.lock);
+}
+
+void gort_wake_foreign(_Atomic uint32_t *word)
+{
+	gort_foreign_blocked(false);
+	atomic_store_explicit(word, 1, memory_order_release);
+	gort_futex_wake(word, 1);
 }
 
 /* Threads of an ended run still in user code (they end at their next
