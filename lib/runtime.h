@@ -303,6 +303,7 @@ struct gort_sched {
 	_Atomic int32_t mlive;		/* M threads not yet exited */
 	int64_t starttime;		/* nanotime at gort_main start */
 	int32_t nforeign_blocked;	/* foreign threads blocked in gort */
+	int32_t thread_baseline;	/* other threads when gort_main began */
 	pthread_t sysmon_thread;
 	_Atomic uint32_t sysmon_kick;	/* futex: wake sysmon early */
 	_Atomic bool sysmon_exit;	/* sysmon must end */

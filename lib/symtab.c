@@ -101,8 +101,12 @@ bool gort_symbolize(uintptr_t pc, const char **name, uintptr_t *off,
 	*obj = "?";
 	*objoff = pc;
 	if (!dladdr1((void *)pc, &info, (void **)&lm, RTLD_DL_LINKMAP) ||
-	    !info.dli_fname)
-		return false;
+	    !info.dli_fname) {
+		/* a static executable has no link map: it is the program */
+		memset(&info, 0, sizeof(info));
+		info.dli_fname = "/proc/self/exe";
+		lm = NULL;
+	}
 	*obj = info.dli_fname;
 	*objoff = pc - (uintptr_t)info.dli_fbase;
 	gort_lock(&symlock);
@@ -112,7 +116,7 @@ bool gort_symbolize(uintptr_t pc, const char **name, uintptr_t *off,
 	if (!o && nobjs < MAX_OBJECTS) {
 		o = &objs[nobjs++];
 		o->path = info.dli_fname;
-		o->bias = lm ? (uintptr_t)lm->l_addr : 0;
+		o->bias = lm ? (uintptr_t)lm->l_addr : 0;	/* static: 0 */
 		/* the main program is "" in the link map: read /proc */
 		if (!*o->path || (lm && !*lm->l_name))
 			o->path = "/proc/self/exe";

@@ -521,6 +521,7 @@ int gort_mcount_running(void)
 }
 
 static bool foreign_wakers(void);
+static int count_threads(void);
 
 /* Called with sched.lock held whenever an M goes idle. */
 static void checkdead(void)
@@ -1877,19 +1878,19 @@ static int count_threads(void)
 }
 
 /*
- * Could a thread that gort does not run wake a goroutine?  Any thread of
- * the process that is neither gort's (Ms, sysmon, the gort_main caller,
- * threads of ended runs) nor blocked inside gort could: it may be a
- * library's callback thread about to send on a channel.
+ * Could a thread that gort does not run wake a goroutine?  Any thread
+ * started since gort_main began that is neither gort's (Ms, sysmon, the
+ * gort_main caller, threads of ended runs) nor blocked inside gort could:
+ * it may be a library's callback thread about to send on a channel.
+ * Threads that already existed when gort_main began (an emulator's or a
+ * sanitizer's helpers, the program's own set-up) are not counted.
  */
 static bool foreign_wakers(void)
 {
 	int n = count_threads();
-	int ours = sched.mcount + 2 + atomic_load(&gort_zombie_threads);
+	int ours = sched.mcount + 2 + atomic_load(&gort_zombie_threads) +
+		   sched.thread_baseline;
 
-#ifdef __SANITIZE_THREAD__
-	ours++;		/* TSan's background thread */
-#endif
 
 	return n < 0 || n - ours - sched.nforeign_blocked > 0;
 }
@@ -2005,6 +2006,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_env_parse();
 	procs = gort_config.maxprocs ? gort_config.maxprocs :
 				       gort_default_procs();
+
 	sched.starttime = gort_nanotime_internal();
 	err = gort_stack_init();
 	if (err)
@@ -2044,6 +2046,11 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	runqput(sched.allp[0], gp, true);
 
 	gort_sysmon_start();
+	/* everything but the caller and sysmon; a sanitizer's helper thread
+	 * starts with the first pthread_create, which was sysmon's */
+	sched.thread_baseline = count_threads() - 2;
+	if (sched.thread_baseline < 0)
+		sched.thread_baseline = 0;
 	newm(sched.allp[0], false);
 
 	while (!atomic_load(&sched.main_done))
