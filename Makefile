@@ -162,7 +162,8 @@ run: deps
 
 bench: deps
 	$(MAKE) bench-bin
-	@for w in spawn ctxswitch; do \
+	@for w in spawn pingpong ring chanmpmc select mutex timers idle \
+		ctxswitch; do \
 		for p in 1 2; do GORT_MAXPROCS=$$p $(BENCH_BIN) $$w || exit 1; \
 		done; done
 

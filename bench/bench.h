@@ -59,4 +59,13 @@ int bench_fail(const char *w, const char *fmt, ...)
 int bench_spawn(const struct bench_args *a);
 int bench_ctxswitch(const struct bench_args *a);
 
+/* Workloads (chan.c). */
+int bench_pingpong(const struct bench_args *a);
+int bench_ring(const struct bench_args *a);
+int bench_chanmpmc(const struct bench_args *a);
+int bench_select(const struct bench_args *a);
+int bench_mutex(const struct bench_args *a);
+int bench_timers(const struct bench_args *a);
+int bench_idle(const struct bench_args *a);
+
 #endif /* GORT_BENCH_H */
