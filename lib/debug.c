@@ -132,7 +132,7 @@ static const char *gstatus_str(const struct gort_g *gp, uint32_t s)
 	case G_SYSCALL:
 		return "syscall";
 	case G_WAITING:
-		return gort_waitreason_str(gp->waitreason);
+		return gort_waitreason_str(READ_ONCE(gp->waitreason));
 	case G_DEAD:
 		return "dead";
 	default:
@@ -147,7 +147,7 @@ static void dump_g(int fd, struct gort_g *gp, struct gort_g *self)
 
 	gort_dprintf(fd, "goroutine %llu [%s%s]%s%s:\n",
 		     (unsigned long long)gp->goid, gstatus_str(gp, s),
-		     gp->lockedm ? ", locked to thread" : "",
+		     READ_ONCE(gp->lockedm) ? ", locked to thread" : "",
 		     gp->name ? " " : "", gp->name ? gp->name : "");
 	if (gp == self) {
 		uintptr_t fp = (uintptr_t)__builtin_frame_address(0);

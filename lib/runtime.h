@@ -351,13 +351,28 @@ static inline struct gort_g *gort_getg(void)
 int64_t gort_nanotime_internal(void) GORT_INTERNAL;
 void gort_sysmon_kick(int64_t when) GORT_INTERNAL;
 
-/* Set p's state, keeping its epoch; only who may change p calls this. */
+/*
+ * Set p's state, keeping its epoch; only who may change p calls this.  A
+ * retaker may hold the word in RETAKE for the length of a memory barrier
+ * and then put the old word back: wait it out, or the put-back would
+ * overwrite this change.
+ */
 static inline void gort_p_set(struct gort_p *p, uint32_t state)
 {
 	uint32_t w = atomic_load_explicit(&p->status, memory_order_relaxed);
 
-	atomic_store_explicit(&p->status, PWORD(w, state),
-			      memory_order_release);
+	for (;;) {
+		if (PSTATE(w) == P_RETAKE) {
+			gort_cpu_relax();
+			w = atomic_load_explicit(&p->status,
+						 memory_order_relaxed);
+			continue;
+		}
+		if (atomic_compare_exchange_weak_explicit(
+			    &p->status, &w, PWORD(w, state),
+			    memory_order_release, memory_order_relaxed))
+			return;
+	}
 }
 
 static inline uint32_t gort_p_state(struct gort_p *p)

@@ -1664,8 +1664,7 @@ GORT_API void gort_syscall_begin(void)
 	atomic_store_explicit(&m->curg->status, G_SYSCALL,
 			      memory_order_relaxed);
 	m->oldp = p;
-	atomic_store_explicit(&p->status, PWORD(m->pword, P_SYSCALL),
-			      memory_order_release);
+	gort_p_set(p, P_SYSCALL);
 	gort_rt_exit();
 }
 

@@ -106,11 +106,16 @@ bool gort_retake_running(struct gort_p *p)
 	if (m)
 		process_barrier(m);
 	if (!m || atomic_load(&m->in_runtime)) {
-		atomic_store(&p->status, old);
+		uint32_t held = PWORD(old, P_RETAKE);
+
+		/* owners wait while it reads RETAKE, so this cannot fail */
+		if (!atomic_compare_exchange_strong(&p->status, &held, old))
+			gort_throw("runtime: P status changed during a retake");
 		return false;
 	}
+	/* the RETAKE word is ours: no owner writes it meanwhile */
 	atomic_store(&p->m, NULL);
-	gort_p_set(p, P_IDLE);
+	atomic_store(&p->status, PWORD(old, P_IDLE));
 	gort_handoffp(p);
 	return true;
 }
