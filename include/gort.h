@@ -58,7 +58,7 @@ GORT_API int gort_main(int (*main_fn)(void *arg), void *arg);
 
 /* Options for gort_go_opts; a zero field means the default. */
 struct gort_go_opts {
-	size_t stack_size;	/* bytes; rounded up to pages; default GORT_STACK */
+	size_t stack_size; /* bytes; rounded up to pages; default GORT_STACK */
 	const char *name;	/* shown in goroutine dumps; must outlive it */
 };
 
@@ -131,8 +131,8 @@ enum { GORT_RECV = 1, GORT_SEND = 2 };
 struct gort_select_case {
 	struct gort_chan *chan;	/* NULL: this case is never ready */
 	int dir;		/* GORT_RECV or GORT_SEND */
-	void *elem;		/* value to send, or where to receive (or NULL) */
-	bool ok;		/* set for a chosen receive: false when closed */
+	void *elem; /* value to send, or where to receive (or NULL) */
+	bool ok; /* set for a chosen receive: false when closed */
 };
 
 /*
@@ -194,7 +194,7 @@ GORT_API void gort_once_do(struct gort_once *o, void (*fn)(void *arg),
 
 /* sync.WaitGroup */
 struct gort_waitgroup {
-	uint64_t state_;	/* counter (high 32) and waiter count (low 32) */
+	uint64_t state_; /* counter (high 32) and waiter count (low 32) */
 	uint32_t sema_;		/* runtime semaphore the waiters sleep on */
 	uint32_t pad_;
 };

@@ -298,7 +298,7 @@ struct gort_sched {
 	/* run state */
 	_Atomic bool running;		/* between gort_main start and end */
 	_Atomic bool exiting;		/* main returned: everything stops */
-	_Atomic uint32_t main_done;	/* futex the gort_main caller waits on */
+	_Atomic uint32_t main_done; /* futex the gort_main caller waits on */
 	int main_ret;			/* main_fn's return value */
 	_Atomic int32_t mlive;		/* M threads not yet exited */
 	int64_t starttime;		/* nanotime at gort_main start */
