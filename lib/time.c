@@ -452,20 +452,15 @@ GORT_API bool gort_timer_stop(struct gort_timer *t)
 		return false;
 	was = gort_timer_rt_stop(&t->rt);
 	/* Go 1.23: a fired timer whose value was not received is stopped */
-	if (drain(t))
-		was = true;
-	return was;
+	return drain(t) || was;
 }
 
 GORT_API bool gort_timer_reset(struct gort_timer *t, int64_t ns)
 {
-	bool was;
+	bool was = gort_timer_stop(t);
 
-	if (!t)
-		return false;
-	was = gort_timer_rt_stop(&t->rt);
-	if (drain(t))
-		was = true;
-	gort_timer_rt_start(&t->rt, gort_nanotime_internal() + (ns < 0 ? 0 : ns));
+	if (t)
+		gort_timer_rt_start(&t->rt,
+				    gort_nanotime_internal() + (ns < 0 ? 0 : ns));
 	return was;
 }

@@ -685,23 +685,37 @@ void gort_handoffp(struct gort_p *p)
 	gort_unlock(&sched.lock);
 }
 
-/* Park m until startm hands it a P (or the runtime ends). */
-static void stopm(struct gort_m *m)
+/*
+ * Sleep on m's note until someone hands it a P (or the runtime ends).
+ * locked: it waits for its wired goroutine, not on the idle list.
+ */
+static void msleep(struct gort_m *m, bool locked)
 {
 	gort_lock(&sched.lock);
-	mput(m);
+	if (locked)
+		sched.nmidlelocked++;
+	else
+		mput(m);
 	m->blocked = true;
 	checkdead();
 	gort_unlock(&sched.lock);
 	gort_note_sleep(&m->park);
 	gort_note_clear(&m->park);
 	gort_lock(&sched.lock);
+	if (locked)
+		sched.nmidlelocked--;
 	m->blocked = false;
 	gort_unlock(&sched.lock);
 	if (m->nextp) {
 		acquirep(m, m->nextp);
 		m->nextp = NULL;
 	}
+}
+
+/* Park m until startm hands it a P (or the runtime ends). */
+static void stopm(struct gort_m *m)
+{
+	msleep(m, false);
 }
 
 /* Give up the P for a stop-the-world and wait to be restarted. */
@@ -729,21 +743,7 @@ static void stoplockedm(struct gort_m *m)
 {
 	if (m->p)
 		gort_handoffp(releasep(m));
-	gort_lock(&sched.lock);
-	sched.nmidlelocked++;
-	m->blocked = true;
-	checkdead();
-	gort_unlock(&sched.lock);
-	gort_note_sleep(&m->park);
-	gort_note_clear(&m->park);
-	gort_lock(&sched.lock);
-	sched.nmidlelocked--;
-	m->blocked = false;
-	gort_unlock(&sched.lock);
-	if (m->nextp) {
-		acquirep(m, m->nextp);
-		m->nextp = NULL;
-	}
+	msleep(m, true);
 }
 
 /* gp is wired to another M: give that M our P and go idle. */
