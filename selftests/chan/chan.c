@@ -598,10 +598,27 @@ static void blocked_sender(void *arg)
 	atomic_store(&pinfo->after, 1);
 }
 
+/*
+ * Block three senders on c, close it under them (they must panic), and
+ * give the panic time to end the process.
+ */
+static void close_under_senders(struct gort_chan *c)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		gort_go(blocked_sender, c);
+	for (i = 0; i < 10000 && atomic_load(&pinfo->nblocked) < 3; i++)
+		gort_sleep(1000000);
+	gort_sleep(20000000);
+	gort_chan_close(c);
+	gort_sleep(2000000000);
+}
+
 static int panic_main(void *arg)
 {
 	struct gort_chan *c = gort_chan_make(sizeof(int), 1);
-	int v = 1, i;
+	int v = 1;
 
 	switch (pinfo->which) {
 	case 0:	/* send on closed */
@@ -621,23 +638,11 @@ static int panic_main(void *arg)
 		break;
 	case 4:	/* blocked senders panic when the channel is closed */
 		gort_chan_send(c, &v);	/* fill the buffer */
-		for (i = 0; i < 3; i++)
-			gort_go(blocked_sender, c);
-		for (i = 0; i < 10000 && atomic_load(&pinfo->nblocked) < 3; i++)
-			gort_sleep(1000000);
-		gort_sleep(20000000);
-		gort_chan_close(c);
-		gort_sleep(2000000000);
+		close_under_senders(c);
 		return 0;
 	case 5:	/* same, unbuffered */
 		c = gort_chan_make(sizeof(int), 0);
-		for (i = 0; i < 3; i++)
-			gort_go(blocked_sender, c);
-		for (i = 0; i < 10000 && atomic_load(&pinfo->nblocked) < 3; i++)
-			gort_sleep(1000000);
-		gort_sleep(20000000);
-		gort_chan_close(c);
-		gort_sleep(2000000000);
+		close_under_senders(c);
 		return 0;
 	}
 	atomic_store(&pinfo->after, 1);
@@ -782,9 +787,7 @@ static int xthread_main(void *arg)
 	GT_CHECK(atomic_load(&x->thread_woke) == 0);
 	gort_chan_send(x->wake, &v);
 	gort_wg_wait(&x->done);
-	gort_syscall_begin();
-	pthread_join(th, NULL);
-	gort_syscall_end();
+	gt_join_thread(th);
 	GT_CHECK(atomic_load(&x->thread_woke) == 1);
 	GT_CHECK(x->wake_val == 77);
 	GT_CHECK(x->thread_sum == (long)XN * (XN + 1) / 2);

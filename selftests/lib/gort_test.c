@@ -2,10 +2,11 @@
 /*
  * gort_test.c - helpers shared by the gort selftests (see gort_test.h).
  *
- * Nothing here calls into the runtime except run_main(): the clock and
- * sleep helpers use the C library directly so that a test can busy-wait
- * or measure time without creating runtime calls (which are preemption
- * points) in the code under test.
+ * Only run_main(), gt_yield_or_park() and gt_join_thread() call into the
+ * runtime (the latter two from goroutines only): the clock and sleep
+ * helpers use the C library directly so that a test can busy-wait or
+ * measure time without creating runtime calls (which are preemption points)
+ * in the code under test.
  *
  * gt_fork_run() reads the child's stdout and stderr while it runs (a
  * goroutine dump can exceed a pipe's buffer), with poll() and a deadline,
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -61,6 +63,44 @@ void gt_check_failed(const char *file, int line, const char *fmt, ...)
 long gt_failures(void)
 {
 	return atomic_load(&gt_nfail);
+}
+
+/* Helper goroutine of gt_yield_or_park(): switch once, then release it. */
+static void gt_park_helper(void *arg)
+{
+	gort_yield();
+	gort_wg_done(arg);
+}
+
+int gt_yield_or_park(int round, int park_every)
+{
+	struct gort_waitgroup wg = { 0 };
+	int ret;
+
+	if (round % park_every != park_every - 1) {
+		gort_yield();
+		return 0;
+	}
+	gort_wg_add(&wg, 1);
+	ret = gort_go(gt_park_helper, &wg);
+	if (ret)
+		gort_wg_done(&wg);
+	gort_wg_wait(&wg);
+	return ret;
+}
+
+void gt_join_thread(pthread_t th)
+{
+	gort_syscall_begin();
+	pthread_join(th, NULL);
+	gort_syscall_end();
+}
+
+int gt_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 int64_t gt_now_ns(void)

@@ -19,6 +19,10 @@
  *    ours afterwards, so sanitizer reports from children reach the test
  *    runner's logs.
  *  - A procs=1/2/8 fixture: GT_PROCS_FIXTURE(name).
+ *  - Small pieces several tests repeat: switching away from a goroutine
+ *    by yielding or parking (gt_yield_or_park), joining a pthread from a
+ *    goroutine without holding its P (gt_join_thread), and a qsort()
+ *    comparison for goroutine ids (gt_cmp_u64).
  *
  * This header does not include kselftest_harness.h (the harness defines
  * non-static functions, so it may only be included once per program);
@@ -27,6 +31,7 @@
 #ifndef GORT_TEST_H
 #define GORT_TEST_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +76,20 @@ long gt_failures(void);
 		gt_check_failed(__FILE__, __LINE__, "%s: " fmt, #cond,	\
 				##__VA_ARGS__);				\
 } while (0)
+
+/* ---- switching away, joining threads, sorting ids ---- */
+
+/*
+ * In a goroutine, round number round of a loop: park (on a wait group, until
+ * a goroutine it starts has run) if round % park_every == park_every - 1,
+ * else yield.  Returns gort_go()'s error when parking could not start the
+ * helper goroutine (it then does not park), else 0.
+ */
+int gt_yield_or_park(int round, int park_every);
+/* pthread_join(th) from a goroutine, inside gort_syscall_begin/end. */
+void gt_join_thread(pthread_t th);
+/* qsort() comparison of two uint64_t (goroutine ids). */
+int gt_cmp_u64(const void *a, const void *b);
 
 /* ---- clocks and threads, without calling into the runtime ---- */
 

@@ -375,13 +375,6 @@ static int goid_main(void *arg)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Ids are 0 outside goroutines, nonzero, unique and stable inside. */
 TEST_F_TIMEOUT(sched, goid, 60)
 {
@@ -402,7 +395,7 @@ TEST_F_TIMEOUT(sched, goid, 60)
 		EXPECT_NE(0ULL, t.ids[i]);
 		EXPECT_NE(t.main_id, t.ids[i]);
 	}
-	qsort(t.ids, NIDS, sizeof(t.ids[0]), cmp_u64);
+	qsort(t.ids, NIDS, sizeof(t.ids[0]), gt_cmp_u64);
 	for (i = 1; i < NIDS; i++) {
 		EXPECT_NE(t.ids[i - 1], t.ids[i]) {
 			TH_LOG("goid %llu given twice",
@@ -411,21 +404,61 @@ TEST_F_TIMEOUT(sched, goid, 60)
 	}
 }
 
+/* ---- goroutines held at a gate (num_goroutine, dump_goroutines) ---- */
+
+struct gate {
+	atomic_int nblocked;		/* goroutines that reached the gate */
+	struct gort_waitgroup open, done;
+};
+
+/* Expect n goroutines to pass gate g (each a gate_pass() or gate_done()). */
+static void gate_init(struct gate *g, int n)
+{
+	gort_wg_add(&g->open, 1);
+	gort_wg_add(&g->done, n);
+}
+
+/* In a gated goroutine: count itself, block until the gate opens. */
+static void gate_pass(struct gate *g)
+{
+	atomic_fetch_add(&g->nblocked, 1);
+	gort_wg_wait(&g->open);
+	gort_wg_done(&g->done);
+}
+
+/* Account for a gated goroutine that gort_go could not start (ret != 0). */
+static void gate_started(struct gate *g, int ret)
+{
+	if (ret)
+		gort_wg_done(&g->done);
+}
+
+/* Yield until n goroutines have reached the gate (or a million times). */
+static void gate_wait_blocked(struct gate *g, int n)
+{
+	int i;
+
+	for (i = 0; i < 1000000 && atomic_load(&g->nblocked) < n; i++)
+		gort_yield();
+}
+
+/* Open the gate and wait until every gated goroutine has passed it. */
+static void gate_release(struct gate *g)
+{
+	gort_wg_done(&g->open);
+	gort_wg_wait(&g->done);
+}
+
 /* ---- gort_num_goroutine ---- */
 
 struct num_test {
 	int at_start, after_spawn, all_blocked, at_end;
-	atomic_int nblocked;
-	struct gort_waitgroup gate, done;
+	struct gate g;
 };
 
 static void num_worker(void *arg)
 {
-	struct num_test *t = arg;
-
-	atomic_fetch_add(&t->nblocked, 1);
-	gort_wg_wait(&t->gate);
-	gort_wg_done(&t->done);
+	gate_pass(arg);
 }
 
 static int num_main(void *arg)
@@ -434,17 +467,13 @@ static int num_main(void *arg)
 	int i;
 
 	t->at_start = gort_num_goroutine();
-	gort_wg_add(&t->gate, 1);
-	gort_wg_add(&t->done, 10);
+	gate_init(&t->g, 10);
 	for (i = 0; i < 10; i++)
-		if (gort_go(num_worker, t))
-			gort_wg_done(&t->done);
+		gate_started(&t->g, gort_go(num_worker, &t->g));
 	t->after_spawn = gort_num_goroutine();
-	for (i = 0; i < 1000000 && atomic_load(&t->nblocked) < 10; i++)
-		gort_yield();
+	gate_wait_blocked(&t->g, 10);
 	t->all_blocked = gort_num_goroutine();
-	gort_wg_done(&t->gate);
-	gort_wg_wait(&t->done);
+	gate_release(&t->g);
 	/* They may still be on their way out after wg_done. */
 	for (i = 0; i < 1000000 && gort_num_goroutine() != 1; i++)
 		gort_yield();
@@ -762,10 +791,9 @@ struct dump_test {
 	size_t len;
 	int ret, bad_fd;
 	uint64_t blocked_id, named_id;
-	atomic_int nblocked;
 	int tries;
 	char blocked_hdr[128];
-	struct gort_waitgroup gate, done;
+	struct gate g;
 };
 
 static void *drain(void *arg)
@@ -792,21 +820,12 @@ static void *drain(void *arg)
 	return NULL;
 }
 
-static void dump_blocker(void *arg)
-{
-	struct dump_test *t = arg;
-
-	atomic_fetch_add(&t->nblocked, 1);
-	gort_wg_wait(&t->gate);
-	gort_wg_done(&t->done);
-}
-
 static void dump_named(void *arg)
 {
 	struct dump_test *t = arg;
 
 	t->named_id = gort_goid();
-	dump_blocker(arg);
+	gate_pass(&t->g);
 }
 
 static void dump_first(void *arg)
@@ -814,7 +833,7 @@ static void dump_first(void *arg)
 	struct dump_test *t = arg;
 
 	t->blocked_id = gort_goid();
-	dump_blocker(arg);
+	gate_pass(&t->g);
 }
 
 /* The header line of goroutine id in text, or NULL. */
@@ -850,14 +869,10 @@ static int dump_main(void *arg)
 	pthread_t th;
 	int i;
 
-	gort_wg_add(&t->gate, 1);
-	gort_wg_add(&t->done, 2);
-	if (gort_go(dump_first, t))
-		gort_wg_done(&t->done);
-	if (gort_go_opts(dump_named, t, &named))
-		gort_wg_done(&t->done);
-	for (i = 0; i < 1000000 && atomic_load(&t->nblocked) < 2; i++)
-		gort_yield();
+	gate_init(&t->g, 2);
+	gate_started(&t->g, gort_go(dump_first, t));
+	gate_started(&t->g, gort_go_opts(dump_named, t, &named));
+	gate_wait_blocked(&t->g, 2);
 
 	t->bad_fd = gort_dump_goroutines(-1);
 	/* Having said it waits is not having parked: retry until parked. */
@@ -881,8 +896,7 @@ static int dump_main(void *arg)
 		for (i = 0; i < 100; i++)
 			gort_yield();
 	}
-	gort_wg_done(&t->gate);
-	gort_wg_wait(&t->done);
+	gate_release(&t->g);
 	return 0;
 }
 
@@ -1117,11 +1131,14 @@ static void scan_trace(char *err, int procs, bool detailed,
 	regfree(&rg);
 }
 
-/* GORT_DEBUG=schedtrace=10: Go's SCHED lines, one P count per P. */
-TEST_F_TIMEOUT(sched, schedtrace, 60)
+/*
+ * Run trace_main in a child with GORT_DEBUG=debug, expect it to exit 0, and
+ * scan its stderr into s.
+ */
+static void run_trace(struct __test_metadata *_metadata, int procs,
+		      const char *debug, bool detailed, struct trace_stats *s)
 {
-	struct trace_arg a = { variant->procs, "schedtrace=10" };
-	struct trace_stats s;
+	struct trace_arg a = { procs, debug };
 	struct gt_child c;
 	char how[64];
 
@@ -1129,7 +1146,16 @@ TEST_F_TIMEOUT(sched, schedtrace, 60)
 	EXPECT_TRUE(gt_exited_with(&c, 0)) {
 		TH_LOG("child: %s", gt_child_how(&c, how, sizeof(how)));
 	}
-	scan_trace(c.err, variant->procs, false, &s);
+	scan_trace(c.err, procs, detailed, s);
+	gt_child_free(&c);
+}
+
+/* GORT_DEBUG=schedtrace=10: Go's SCHED lines, one P count per P. */
+TEST_F_TIMEOUT(sched, schedtrace, 60)
+{
+	struct trace_stats s;
+
+	run_trace(_metadata, variant->procs, "schedtrace=10", false, &s);
 	EXPECT_GE(s.sched, 2) {
 		TH_LOG("%d SCHED lines in 300 ms at schedtrace=10", s.sched);
 	}
@@ -1139,23 +1165,16 @@ TEST_F_TIMEOUT(sched, schedtrace, 60)
 	EXPECT_EQ(0, s.wrong_procs);
 	EXPECT_EQ(0, s.wrong_plist);
 	EXPECT_EQ(0, s.backwards);
-	gt_child_free(&c);
 }
 
 /* ... with scheddetail=1: the longer header, then P, M and G lines. */
 TEST_F_TIMEOUT(sched, scheddetail, 60)
 {
-	struct trace_arg a = { variant->procs, "schedtrace=10,scheddetail=1" };
 	unsigned int all = (1u << variant->procs) - 1;
 	struct trace_stats s;
-	struct gt_child c;
-	char how[64];
 
-	ASSERT_EQ(0, gt_fork_run(trace_child, &a, 40, &c));
-	EXPECT_TRUE(gt_exited_with(&c, 0)) {
-		TH_LOG("child: %s", gt_child_how(&c, how, sizeof(how)));
-	}
-	scan_trace(c.err, variant->procs, true, &s);
+	run_trace(_metadata, variant->procs, "schedtrace=10,scheddetail=1",
+		  true, &s);
 	EXPECT_GE(s.sched, 1);
 	EXPECT_EQ(0, s.bad_sched) {
 		TH_LOG("malformed: \"%s\"", s.first_bad);
@@ -1169,7 +1188,6 @@ TEST_F_TIMEOUT(sched, scheddetail, 60)
 	EXPECT_GE(s.g1_lines, 1) {
 		TH_LOG("no \"  G1: status=\" line for the main goroutine");
 	}
-	gt_child_free(&c);
 }
 
 TEST_HARNESS_MAIN

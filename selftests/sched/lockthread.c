@@ -79,12 +79,6 @@ static void stop_others(struct others *o)
 	gort_wg_wait(&o->wg);
 }
 
-static void helper_done(void *arg)
-{
-	gort_yield();
-	gort_wg_done(arg);
-}
-
 /* Yield and park; count the rounds in which the thread or TLS changed. */
 struct stay_result {
 	long rounds;
@@ -98,16 +92,7 @@ static void stay(pid_t tid, uint64_t owner, int rounds,
 	int i;
 
 	for (i = 0; i < rounds; i++) {
-		if (i % PARK_EVERY == PARK_EVERY - 1) {
-			struct gort_waitgroup wg = { 0 };
-
-			gort_wg_add(&wg, 1);
-			if (gort_go(helper_done, &wg))
-				gort_wg_done(&wg);
-			gort_wg_wait(&wg);
-		} else {
-			gort_yield();
-		}
+		gt_yield_or_park(i, PARK_EVERY);
 		if (gettid() != tid)
 			r->tid_changes++;
 		if (tls_owner != owner)

@@ -101,12 +101,6 @@ TEST(checker_catches_clobber)
 
 /* ---- callee-saved registers across yields and parks ---- */
 
-static void helper_done(void *arg)
-{
-	gort_yield();
-	gort_wg_done(arg);
-}
-
 /*
  * Switch away in every way a goroutine commonly does: yield, and park on a
  * wait group until a goroutine it started has run.
@@ -117,19 +111,9 @@ static void churn(void *arg)
 	int i;
 
 	for (i = 0; i < CHURN_ROUNDS; i++) {
-		if (i % PARK_EVERY == PARK_EVERY - 1) {
-			struct gort_waitgroup wg = { 0 };
-			int ret;
+		int ret = gt_yield_or_park(i, PARK_EVERY);
 
-			gort_wg_add(&wg, 1);
-			ret = gort_go(helper_done, &wg);
-			GT_CHECKF(ret == 0, "gort_go: %d", ret);
-			if (ret)
-				gort_wg_done(&wg);
-			gort_wg_wait(&wg);
-		} else {
-			gort_yield();
-		}
+		GT_CHECKF(ret == 0, "gort_go: %d", ret);
 		atomic_fetch_add(rounds, 1);
 	}
 }
@@ -410,16 +394,7 @@ static void fp_hold(struct fp_worker *w)
 	fp_compute(&rwant);
 
 	for (i = 0; i < CHURN_ROUNDS; i++) {
-		if (i % PARK_EVERY == PARK_EVERY - 1) {
-			struct gort_waitgroup wg = { 0 };
-
-			gort_wg_add(&wg, 1);
-			if (gort_go(helper_done, &wg))
-				gort_wg_done(&wg);
-			gort_wg_wait(&wg);
-		} else {
-			gort_yield();
-		}
+		gt_yield_or_park(i, PARK_EVERY);
 		fp_ctl_read(&got);
 		if (!fp_ctl_equal(&want, &got)) {
 			if (!w->bad_ctl++) {

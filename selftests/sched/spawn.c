@@ -101,13 +101,6 @@ static int tree_main(void *arg)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void check_all_ran(struct __test_metadata *_metadata)
 {
 	long lost = 0, twice = 0, dup = 0, zero = 0, i;
@@ -126,7 +119,7 @@ static void check_all_ran(struct __test_metadata *_metadata)
 	EXPECT_EQ(0, lost);
 	EXPECT_EQ(0, twice);
 
-	qsort(ctx->goids, NGOROUTINES, sizeof(*ctx->goids), cmp_u64);
+	qsort(ctx->goids, NGOROUTINES, sizeof(*ctx->goids), gt_cmp_u64);
 	for (i = 0; i < NGOROUTINES; i++) {
 		if (ctx->goids[i] == 0)
 			zero++;

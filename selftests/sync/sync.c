@@ -624,13 +624,6 @@ static void pt_worker(void *arg)
 	gort_wg_done(&pt_wg);
 }
 
-static void join(pthread_t th)
-{
-	gort_syscall_begin();
-	pthread_join(th, NULL);
-	gort_syscall_end();
-}
-
 static int foreign_main(void *arg)
 {
 	pthread_t th[PT_N + 2];
@@ -643,7 +636,7 @@ static int foreign_main(void *arg)
 	gort_sleep(30000000);
 	GT_CHECK(atomic_load(&pt_blocked_got) == 0);
 	gort_mutex_unlock(&pmu);
-	join(th[0]);
+	gt_join_thread(th[0]);
 	GT_CHECK(atomic_load(&pt_blocked_got) == 1);
 
 	/* Pthreads and goroutines share a counter under one mutex. */
@@ -655,7 +648,7 @@ static int foreign_main(void *arg)
 		GT_CHECK(gort_go(g_counter, NULL) == 0);
 	gort_wg_wait(&pt_mid);
 	for (i = 0; i < PT_N; i++)
-		join(th[i]);
+		gt_join_thread(th[i]);
 	GT_CHECK(pcount == (long)(PT_N + 4) * PT_ITERS);
 
 	/* A pthread waits on a waitgroup that goroutines complete. */
@@ -665,7 +658,7 @@ static int foreign_main(void *arg)
 	gort_sleep(5000000);
 	for (i = 0; i < PT_WORKERS; i++)
 		GT_CHECK(gort_go(pt_worker, (void *)i) == 0);
-	join(th[0]);
+	gt_join_thread(th[0]);
 	GT_CHECK(pt_seen_workers == PT_WORKERS);
 	return 0;
 }

@@ -555,9 +555,7 @@ static int pt_main(void *arg)
 			asleep++;
 		gort_sleep(5 * MS);
 	}
-	gort_syscall_begin();
-	pthread_join(th, NULL);
-	gort_syscall_end();
+	gt_join_thread(th);
 	GT_CHECKF(pt_elapsed[0] >= 1 * MS, "%lld", (long long)pt_elapsed[0]);
 	GT_CHECKF(pt_elapsed[1] >= 20 * MS, "%lld", (long long)pt_elapsed[1]);
 	GT_CHECKF(pt_elapsed[2] >= 300 * MS, "%lld", (long long)pt_elapsed[2]);
