@@ -137,12 +137,14 @@ $(B)/examples/%: examples/%.c $(LIBA)
 	$(CC) $(CFLAGS_BASE) -Iinclude $(SANFLAGS) -o $@ $< \
 		$(TEST_LDFLAGS) $(LIBA) $(LDLIBS) -lm
 
-# check: every suite natively, under ASan+UBSan, and as AArch64 code under
-# qemu-aarch64-static; run_tests keeps a tally and prints the closing line.
+# check: every suite natively, under ASan+UBSan, under TSan, and as AArch64
+# code under qemu-aarch64-static; run_tests keeps a tally and prints the
+# closing line.
 TALLY := build/check.tally
 check: deps
 	$(MAKE) all
 	$(MAKE) B=build/asan SAN=1 tests
+	$(MAKE) B=build/tsan SAN=tsan tests
 	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- tests
 	@rm -f $(TALLY)
 	@selftests/run_tests --tally $(TALLY) --label x86_64 \
@@ -151,6 +153,9 @@ check: deps
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	 selftests/run_tests --tally $(TALLY) --label asan --sanitizer \
 		$(TEST_BINS:$(B)/%=build/asan/%)
+	@TSAN_OPTIONS=halt_on_error=0 \
+	 selftests/run_tests --tally $(TALLY) --label tsan --sanitizer \
+		--timeout-scale 2 $(TEST_BINS:$(B)/%=build/tsan/%)
 	@selftests/run_tests --tally $(TALLY) --label arm64 \
 		--wrapper qemu-aarch64-static --timeout-scale 4 \
 		$(TEST_BINS:$(B)/%=build/arm64/%)
