@@ -1517,13 +1517,18 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 void gort_goready(struct gort_g *gp)
 {
 	struct gort_m *m = gort_getm();
-	uint32_t waiting = G_WAITING;
+	uint32_t status = atomic_load_explicit(&gp->status,
+					       memory_order_relaxed);
 
-	if (unlikely(!atomic_compare_exchange_strong_explicit(
-		    &gp->status, &waiting, G_RUNNABLE, memory_order_relaxed,
-		    memory_order_relaxed)))
+	/*
+	 * Only the waker that took gp off a wait queue readies it, so a
+	 * plain check and store suffice (no locked instruction on the
+	 * hand-off path).
+	 */
+	if (unlikely(status != G_WAITING))
 		gort_fatal("runtime: goready of goroutine %llu, which is not waiting (status %u)",
-			   (unsigned long long)gp->goid, waiting);
+			   (unsigned long long)gp->goid, status);
+	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
 	if (m && m->p && atomic_load_explicit(&m->in_runtime,
 					      memory_order_relaxed) &&
 	    atomic_load_explicit(&m->p->status, memory_order_acquire) ==
