@@ -329,10 +329,32 @@ static bool nil_chan_op(bool block, enum gort_waitreason reason)
 	return false;
 }
 
-static bool chansend(struct gort_chan *c, const void *elem, bool block)
+/*
+ * The operation could not proceed at once (c is locked): give up if it
+ * must not block, else wait on queue q.  Returns -1 for gave up, else the
+ * sudog's success (false: woken by close).
+ */
+static int chan_wait(struct gort_m *m, struct gort_chan *c, struct waitq *q,
+		     void *elem, bool block, enum gort_waitreason reason)
 {
 	struct gort_sudog sg;
+
+	if (!block) {
+		gort_unlock(&c->lock);
+		gort_rt_exit();
+		return -1;
+	}
+	sudog_init(&sg, m, c, elem);
+	gort_waitq_enqueue(q, &sg);
+	gort_sudog_wait(&sg, &c->lock, reason);
+	gort_rt_exit();
+	return sg.success;
+}
+
+static bool chansend(struct gort_chan *c, const void *elem, bool block)
+{
 	struct gort_m *m;
+	int r;
 
 	if (!c)
 		return nil_chan_op(block, WR_CHAN_SEND_NIL);
@@ -344,25 +366,17 @@ static bool chansend(struct gort_chan *c, const void *elem, bool block)
 		gort_rt_exit();
 		return true;
 	}
-	if (!block) {
-		gort_unlock(&c->lock);
-		gort_rt_exit();
-		return false;
-	}
-	sudog_init(&sg, m, c, (void *)elem);
-	gort_waitq_enqueue(&c->sendq, &sg);
-	gort_sudog_wait(&sg, &c->lock, WR_CHAN_SEND);
-	gort_rt_exit();
-	if (!sg.success)
+	r = chan_wait(m, c, &c->sendq, (void *)elem, block, WR_CHAN_SEND);
+	if (r == 0)
 		gort_panic("send on closed channel");
-	return true;
+	return r > 0;
 }
 
 /* Returns whether a receive happened; *ok: a value (not a close). */
 static bool chanrecv(struct gort_chan *c, void *elem, bool block, bool *ok)
 {
-	struct gort_sudog sg;
 	struct gort_m *m;
+	int r;
 
 	if (!c)
 		return nil_chan_op(block, WR_CHAN_RECEIVE_NIL);
@@ -372,17 +386,11 @@ static bool chanrecv(struct gort_chan *c, void *elem, bool block, bool *ok)
 		gort_rt_exit();
 		return true;
 	}
-	if (!block) {
-		gort_unlock(&c->lock);
-		gort_rt_exit();
+	r = chan_wait(m, c, &c->recvq, elem, block, WR_CHAN_RECEIVE);
+	if (r < 0)
 		return false;
-	}
-	sudog_init(&sg, m, c, elem);
-	gort_waitq_enqueue(&c->recvq, &sg);
-	gort_sudog_wait(&sg, &c->lock, WR_CHAN_RECEIVE);
-	gort_rt_exit();
-	*ok = sg.success;
-	if (!sg.success)
+	*ok = r;
+	if (!r)
 		copy_elem(c, elem, NULL);
 	return true;
 }
