@@ -138,9 +138,7 @@ struct gort_g {
 	const char *name;		/* gort_go_opts name, or NULL */
 	void *createpc;			/* return address of gort_go's caller */
 	uint64_t parent_goid;		/* goroutine that created it */
-	int64_t waitsince;		/* nanotime when it last blocked */
 	struct gort_g *allnext;		/* all Gs ever made, for dumps */
-	void *park_elem;		/* waiter entry while parked (sema) */
 	bool slab_head;			/* first G of a calloc'd slab */
 	struct gort_g *batchlink;	/* next batch on the global free list */
 	uint32_t batchlen;		/* Gs in the batch this G heads */
@@ -277,9 +275,6 @@ struct gort_sched {
 	struct gort_m *allm;		/* every M, for dumps and teardown */
 	struct gort_g *gfree;		/* batches of dead Gs, via batchlink */
 	_Atomic int32_t ngfree;		/* batches in gfree (read unlocked) */
-	struct gort_stack *stackpool;	/* global cache of default stacks */
-	int32_t nstackpool;
-	int32_t stackpoolcap;
 	/* lock-free state */
 	_Atomic int32_t nmspinning;	/* Ms spinning with a P */
 	_Atomic int32_t needspinning;	/* a spinner was wanted, none free */
@@ -290,7 +285,6 @@ struct gort_sched {
 	int32_t nallp;			/* Ps ever made (kept across resizes) */
 	struct gort_lock allglock;	/* guards allg */
 	struct gort_g *allg;		/* every G ever made */
-	int32_t nslabs;			/* G slabs allocated */
 	/* stop-the-world */
 	_Atomic bool stw_wait;		/* Ms holding Ps must give them up */
 	_Atomic int32_t stopwait;	/* Ps still to stop */

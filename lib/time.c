@@ -194,7 +194,6 @@ void gort_timer_rt_start(struct gort_timer_rt *t, int64_t when)
 
 	gort_lock(&t->lock);
 	timer_del_locked(t);
-	t->seq++;
 	timer_add_locked(t, when);
 	gort_unlock(&t->lock);
 	/*
@@ -212,7 +211,6 @@ bool gort_timer_rt_stop(struct gort_timer_rt *t)
 
 	gort_lock(&t->lock);
 	was = timer_del_locked(t);
-	t->seq++;
 	gort_unlock(&t->lock);
 	/* a callback may be on its way out: it must not outlive the stop */
 	while (atomic_load(&t->running))

@@ -25,7 +25,6 @@ struct gort_timer_rt {
 	int64_t period;			/* > 0: fires again every period */
 	struct timer_heap *heap;	/* heap it is in */
 	int idx;			/* its index there, -1 when popped */
-	uint64_t seq;			/* bumped by every start and stop */
 	_Atomic int running;		/* callbacks in progress */
 	void (*f)(void *arg, int64_t now);	/* what firing does */
 	void *arg;

@@ -138,10 +138,13 @@ static inline bool single_p(void)
 static inline void run_due_timers(struct gort_p *p)
 {
 	int64_t when = atomic_load_explicit(&p->timers.when0,
-					    memory_order_relaxed);
+					    memory_order_relaxed), now;
 
-	if (unlikely(when) && when <= gort_nanotime_internal())
-		gort_timers_run(p, gort_nanotime_internal());
+	if (unlikely(when)) {
+		now = gort_nanotime_internal();
+		if (when <= now)
+			gort_timers_run(p, now);
+	}
 }
 
 static inline struct gort_g *runq_slot_load(struct gort_p *p, uint32_t i)
@@ -1228,7 +1231,6 @@ static struct gort_g *galloc_slab(void)
 				      memory_order_relaxed);
 	}
 	sched.allg = slab;
-	sched.nslabs++;
 	slab[0].slab_head = true;
 	gort_unlock(&sched.allglock);
 	return slab;
@@ -1505,7 +1507,6 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 	struct gort_g *gp = m->curg;
 
 	WRITE_ONCE(gp->waitreason, reason);
-	gp->waitsince = 0;
 	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
 	m->unlockf = unlockf;
 	m->unlockarg = arg;
