@@ -235,6 +235,7 @@ struct gort_m {
 	_Atomic bool exiting;		/* thread must end: back to its loop */
 	bool exiting_locked;		/* its wired G ended: the thread ends */
 	bool exited;			/* its thread has returned */
+	bool zombie;			/* left in user code when its run ended */
 	uint32_t gen;			/* gort_main generation it belongs to */
 	struct gort_note park;		/* where it sleeps when idle */
 	struct gort_ctx g0ctx;		/* the scheduler loop's context */
@@ -294,7 +295,6 @@ struct gort_sched {
 	_Atomic bool exiting;		/* main returned: everything stops */
 	_Atomic uint32_t main_done; /* futex the gort_main caller waits on */
 	int main_ret;			/* main_fn's return value */
-	_Atomic int32_t mlive;		/* M threads not yet exited */
 	int64_t starttime;		/* nanotime at gort_main start */
 	int32_t nforeign_blocked;	/* foreign threads blocked in gort */
 	int32_t thread_baseline;	/* other threads when gort_main began */

@@ -119,6 +119,15 @@ static void gfput(struct gort_p *p, struct gort_g *gp);
 /* Bumped by every gort_main: Ms of an ended run see a stale value. */
 _Atomic uint32_t gort_generation;
 
+/*
+ * Thread-exit accounting lives outside `sched`, which teardown resets: a
+ * thread left in user code when its run ended (a zombie) may reach its exit
+ * path at any time, even while the next run's scheduler is being set up.
+ * Lock order: exit_lock -> sched.lock.
+ */
+static struct gort_lock exit_lock;
+static _Atomic uint32_t mlive;	/* M threads of this run not yet exited */
+
 static inline bool m_must_exit(const struct gort_m *m)
 {
 	return atomic_load_explicit(&m->exiting, memory_order_relaxed) ||
@@ -596,7 +605,7 @@ static void newm(struct gort_p *p, bool spinning)
 
 	m->nextp = p;
 	atomic_store(&m->spinning, spinning);
-	atomic_fetch_add(&sched.mlive, 1);
+	atomic_fetch_add(&mlive, 1);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1 << 20);
@@ -1198,8 +1207,10 @@ static void *mstart(void *arg)
 	/* The thread ends; nothing below may touch m after mlive drops. */
 	gort_m_signal_stack_free(m);
 	gort_arch_setm(NULL);
-	if (m->gen != atomic_load(&gort_generation)) {
-		/* an ended run's M: its memory is kept */
+	gort_lock(&exit_lock);
+	if (m->zombie) {
+		/* an ended run's M: its memory is kept, `sched` is not ours */
+		gort_unlock(&exit_lock);
 		atomic_fetch_sub(&gort_zombie_threads, 1);
 		return NULL;
 	}
@@ -1207,8 +1218,9 @@ static void *mstart(void *arg)
 	sched.mcount--;
 	m->exited = true;
 	gort_unlock(&sched.lock);
-	atomic_fetch_sub(&sched.mlive, 1);
-	gort_futex_wake((_Atomic uint32_t *)&sched.mlive, 1);
+	atomic_fetch_sub(&mlive, 1);
+	gort_unlock(&exit_lock);
+	gort_futex_wake(&mlive, 1);
 	return NULL;
 }
 
@@ -1971,9 +1983,11 @@ static int teardown_wait(void)
 	int32_t stuck;
 
 	for (;;) {
-		int32_t live = atomic_load(&sched.mlive);
+		uint32_t live;
 
 		stuck = 0;
+		gort_lock(&exit_lock);
+		live = atomic_load(&mlive);
 		gort_lock(&sched.lock);
 		for (m = sched.allm; m; m = m->alllink) {
 			if (m->exited)
@@ -1988,11 +2002,34 @@ static int teardown_wait(void)
 				stuck++;
 			}
 		}
-		gort_unlock(&sched.lock);
-		if (live <= stuck)
+		if (live <= (uint32_t)stuck) {
+			/* the rest are zombies: their exit path leaves sched
+			 * alone, decided under exit_lock */
+			int32_t marked = 0;
+
+			for (m = sched.allm; m; m = m->alllink) {
+				m->zombie = !m->exited && !m->blocked &&
+					    !atomic_load(&m->in_runtime) &&
+					    READ_ONCE(m->curg);
+				marked += m->zombie;
+			}
+			if (marked != stuck) {
+				/* one came back into the runtime: again */
+				for (m = sched.allm; m; m = m->alllink)
+					m->zombie = false;
+				gort_unlock(&sched.lock);
+				gort_unlock(&exit_lock);
+				continue;
+			}
+			atomic_fetch_sub(&mlive, (uint32_t)stuck);
+			atomic_fetch_add(&gort_zombie_threads, stuck);
+			gort_unlock(&sched.lock);
+			gort_unlock(&exit_lock);
 			return stuck;
-		gort_futex_wait((_Atomic uint32_t *)&sched.mlive,
-				(uint32_t)live, 1000000);
+		}
+		gort_unlock(&sched.lock);
+		gort_unlock(&exit_lock);
+		gort_futex_wait(&mlive, live, 1000000);
 	}
 }
 
@@ -2084,7 +2121,6 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 			graveyard[ngraveyard++] = old;
 		}
 		gort_stack_abandon();
-		atomic_fetch_add(&gort_zombie_threads, stuck);
 	}
 	gort_signals_fini();
 	/* Ms of this run that are still out there now see a stale generation */
