@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * gort trace events: the one event layout that the runtime's trace buffers,
+ * the trace file format, the USDT probe arguments and kmod/gort.ko share.
+ *
+ * Names and meanings follow Go's execution tracer (Go 1.25,
+ * internal/trace/tracev2/events.go) in snake case: "Begin"/"End" suffixes
+ * mark time ranges; "Start", "Stop", "Create", "Destroy" (here "end"),
+ * "Block" and "Unblock" are reserved for scheduling resources.
+ *
+ * Invariants:
+ * - A record is fixed-size (48 bytes) and naturally aligned, so a reader can
+ *   walk a buffer without decoding and the kernel can copy records from a
+ *   shared ring without parsing variable-length data.
+ * - Every record names the goroutine, P and M it happened on (goid 0: no
+ *   goroutine, the scheduler itself; p -1: no P).
+ * - Values are appended to the enum and never renumbered: trace files and
+ *   a loaded module outlive a rebuild of the library.
+ *
+ * Rejected: Go's varint-encoded batches.  They are a third the size, but the
+ * kernel module would have to decode them and a torn record could not be
+ * skipped; gort's trace converter compresses on output instead.
+ */
+#ifndef GORT_UAPI_TRACE_H
+#define GORT_UAPI_TRACE_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+typedef uint64_t __u64;
+typedef uint32_t __u32;
+typedef int32_t __s32;
+#endif
+
+enum gort_trace_kind {
+	GORT_EV_NONE = 0,
+	GORT_EV_GO_CREATE = 1,		/* arg0: new goid, arg1: fn address */
+	GORT_EV_GO_START = 2,		/* goid starts running on p */
+	GORT_EV_GO_END = 3,		/* goid returned or called goexit */
+	GORT_EV_GO_STOP = 4,		/* yield/preempt; arg0: reason */
+	GORT_EV_GO_BLOCK = 5,		/* arg0: wait reason (enum below) */
+	GORT_EV_GO_UNBLOCK = 6,		/* arg0: goid made runnable */
+	GORT_EV_GO_SYSCALL_BEGIN = 7,
+	GORT_EV_GO_SYSCALL_END = 8,
+	GORT_EV_PROC_START = 9,		/* an M acquired p */
+	GORT_EV_PROC_STOP = 10,		/* an M released p */
+	GORT_EV_PROC_STEAL = 11,	/* arg0: victim p, arg1: goroutines */
+	GORT_EV_STW_BEGIN = 12,		/* arg0: reason */
+	GORT_EV_STW_END = 13,
+	GORT_EV_GC_BEGIN = 14,		/* arg0: cycle */
+	GORT_EV_GC_END = 15,		/* arg0: cycle */
+	GORT_EV_GC_MARK_ASSIST_BEGIN = 16,
+	GORT_EV_GC_MARK_ASSIST_END = 17,
+	GORT_EV_GC_SWEEP_BEGIN = 18,
+	GORT_EV_GC_SWEEP_END = 19,	/* arg0: bytes swept, arg1: reclaimed */
+	GORT_EV_HEAP_ALLOC = 20,	/* arg0: bytes */
+	GORT_EV_HEAP_GOAL = 21,		/* arg0: bytes */
+	GORT_EV_PROCS_CHANGE = 22,	/* arg0: new gomaxprocs */
+	GORT_EV_NETPOLL_BLOCK = 23,	/* arg0: fd, arg1: op */
+	GORT_EV_NETPOLL_READY = 24,	/* arg0: goid, arg1: result */
+	GORT_EV_GC_BARRIER = 25,	/* arg0: dirty-tracking mode */
+	GORT_EV_USER_LOG = 26,
+	GORT_EV_KIND_COUNT
+};
+
+/* arg0 of GORT_EV_GO_BLOCK: why the goroutine waits (Go's waitReason). */
+enum gort_trace_block_reason {
+	GORT_BLOCK_UNKNOWN = 0,
+	GORT_BLOCK_CHAN_SEND = 1,
+	GORT_BLOCK_CHAN_RECV = 2,
+	GORT_BLOCK_SELECT = 3,
+	GORT_BLOCK_SELECT_NO_CASES = 4,
+	GORT_BLOCK_NIL_CHAN = 5,
+	GORT_BLOCK_SYNC_MUTEX = 6,
+	GORT_BLOCK_SYNC_RWMUTEX_R = 7,
+	GORT_BLOCK_SYNC_RWMUTEX_W = 8,
+	GORT_BLOCK_SYNC_COND = 9,
+	GORT_BLOCK_SYNC_WAITGROUP = 10,
+	GORT_BLOCK_SLEEP = 11,
+	GORT_BLOCK_NET_IO = 12,
+	GORT_BLOCK_GC_ASSIST = 13,
+	GORT_BLOCK_REASON_COUNT
+};
+
+struct gort_trace_event {
+	__u64 ts_ns;	/* CLOCK_MONOTONIC, as gort_nanotime() */
+	__u64 goid;	/* goroutine the event happened on, 0 for none */
+	__u32 kind;	/* enum gort_trace_kind */
+	__s32 p;	/* P id, -1 when the M holds none */
+	__s32 m;	/* M id */
+	__u32 tid;	/* kernel thread id of the M */
+	__u64 arg[2];	/* kind-specific, see the enum */
+};
+
+#endif /* GORT_UAPI_TRACE_H */
