@@ -42,7 +42,7 @@ CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 	-fno-omit-frame-pointer -D_GNU_SOURCE -pthread
 LIB_CFLAGS  := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-Iinclude -Ilib -Iarch/$(ARCH)
-LDLIBS      := -pthread -ldl
+LDLIBS      := -luring -pthread -ldl
 TEST_LDFLAGS :=
 ifeq ($(SAN),1)
 SANFLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=undefined

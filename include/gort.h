@@ -29,6 +29,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -233,6 +236,52 @@ GORT_API bool gort_timer_reset(struct gort_timer *t, int64_t ns);
 /* Fires every period_ns (panics if <= 0); stop it with gort_timer_stop.
  * Ticks nobody receives are dropped. */
 GORT_API struct gort_timer *gort_ticker_new(int64_t period_ns);
+
+/* ------------------------------------------------------------------ */
+/* Network and file I/O: the goroutine parks, never the thread        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * network: "tcp" (IPv6 and IPv4), "tcp4", "tcp6" or "unix".  address:
+ * "host:port", "[v6addr]:port", ":port" (every local address for listen,
+ * the local host for dial), or a path for "unix".  Host names are resolved
+ * with getaddrinfo on a thread that holds no P.  Descriptors are created
+ * O_CLOEXEC; TCP connections get TCP_NODELAY, as in Go.
+ *
+ * The I/O calls work on any descriptor (sockets, pipes, regular files);
+ * called from a thread gort did not start they block that thread.  A
+ * descriptor used with them must be closed with gort_close.
+ */
+GORT_API int gort_listen(const char *network, const char *address,
+			 int backlog);
+/* New connection's descriptor.  At the descriptor limit it waits (1 ms,
+ * doubling to 100 ms) before returning -EMFILE/-ENFILE, so a retry loop
+ * does not spin and the listener stays usable. */
+GORT_API int gort_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen);
+/* timeout_ns <= 0: none.  -ETIMEDOUT when it passes. */
+GORT_API int gort_dial(const char *network, const char *address,
+		       int64_t timeout_ns);
+GORT_API ssize_t gort_read(int fd, void *buf, size_t len);
+/* All of buf, or -errno (bytes written before the error are lost to the
+ * caller, as with Go's Write returning n < len with an error). */
+GORT_API ssize_t gort_write(int fd, const void *buf, size_t len);
+GORT_API ssize_t gort_readv(int fd, const struct iovec *iov, int iovcnt);
+/* All of the vectors, or -errno, as gort_write. */
+GORT_API ssize_t gort_writev(int fd, const struct iovec *iov, int iovcnt);
+GORT_API ssize_t gort_recv(int fd, void *buf, size_t len, int flags);
+GORT_API ssize_t gort_send(int fd, const void *buf, size_t len, int flags);
+GORT_API ssize_t gort_pread(int fd, void *buf, size_t len, off_t off);
+GORT_API ssize_t gort_pwrite(int fd, const void *buf, size_t len, off_t off);
+/* Goroutines blocked on fd return -ECANCELED; then the descriptor is
+ * closed. */
+GORT_API int gort_close(int fd);
+/* Absolute gort_nanotime() values, 0 = none; an operation whose deadline
+ * passes fails with -ETIMEDOUT.  Applies to operations already waiting. */
+GORT_API int gort_set_deadline(int fd, int64_t read_deadline,
+			       int64_t write_deadline);
+/* "io_uring" or "epoll": the poller this run uses ("none" outside
+ * gort_main). */
+GORT_API const char *gort_netpoll_name(void);
 
 #ifdef __cplusplus
 }

@@ -196,6 +196,7 @@ struct gort_p {
 	uint64_t goidcache;		/* next goid to hand out */
 	uint64_t goidcacheend;		/* end of the cached goid batch */
 	struct timer_heap timers;	/* timers started on this P */
+	struct gort_uring *ring;	/* its io_uring (lib/netpoll), lazily */
 	/* sysmon's view, written by sysmon only */
 	uint32_t sysmon_schedtick;	/* schedtick last seen */
 	int64_t sysmon_schedwhen;	/* when it changed */
@@ -249,6 +250,9 @@ struct gort_m {
 	struct gort_g *prevg;		/* the context switched away from */
 	bool (*unlockf)(struct gort_g *, void *); /* POST_PARK callback */
 	void *unlockarg;
+	/* goroutines the blocked poller readied, before it has a P */
+	bool collect_ready;		/* gort_goready appends to readyq */
+	struct gort_g *readyq, *readyq_tail;
 	stack_t altstack;		/* signal stack for stack overflows */
 	_Atomic uint32_t barrier_ack;	/* signal-barrier handshake */
 #ifdef __SANITIZE_ADDRESS__

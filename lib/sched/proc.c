@@ -74,6 +74,7 @@
 #endif
 
 #include "chan.h"
+#include "netpoll/netpoll.h"
 #include "runtime.h"
 #include "timer.h"
 
@@ -819,6 +820,51 @@ static bool become_spinning(struct gort_m *m)
 	return true;
 }
 
+/*
+ * The poller's turn of an M without a P: wait in the poller until I/O
+ * completes or the next timer is due, then take an idle P and queue what
+ * completed there.  True if the M holds a P again.
+ */
+static bool netpoll_block(struct gort_m *m)
+{
+	int64_t next = gort_timers_next(), delay = -1;
+	struct gort_g *list, *gp;
+	struct gort_p *p;
+
+	if (next) {
+		delay = next - gort_nanotime_internal();
+		if (delay < 0)
+			delay = 0;
+	}
+	m->collect_ready = true;
+	if (!m_must_exit(m))
+		gort_netpoll_block(delay);
+	m->collect_ready = false;
+	atomic_store(&gort_netpoll.blocking, false);
+	list = m->readyq;
+	m->readyq = m->readyq_tail = NULL;
+
+	gort_lock(&sched.lock);
+	p = list || next ? pidleget() : NULL;
+	if (!p && list) {
+		while ((gp = list)) {
+			list = gp->schedlink;
+			globrunqput(gp);
+		}
+	}
+	gort_unlock(&sched.lock);
+	if (!p)
+		return false;
+	acquirep(m, p);
+	while ((gp = list)) {
+		list = gp->schedlink;
+		runqput(p, gp, false);
+	}
+	if (!runqempty(p))
+		wakep();	/* more than this M can run at once */
+	return true;
+}
+
 /* Block until there is a G to run; NULL when the M must stop. */
 static struct gort_g *findrunnable(struct gort_m *m)
 {
@@ -838,6 +884,12 @@ top:
 	gp = trylocal(m);
 	if (gp)
 		return gp;
+	/* I/O that completed for this P's goroutines, before stealing */
+	if (gort_netpoll_waiting() && gort_netpoll.ops->poll_p(m->p) > 0) {
+		gp = trylocal(m);
+		if (gp)
+			return gp;
+	}
 	if (become_spinning(m)) {
 		gp = stealwork(m);
 		if (gp)
@@ -894,6 +946,12 @@ top:
 			}
 			break;
 		}
+	}
+	/* Go's blocking netpoll: one idle M waits for I/O and timers. */
+	if (gort_netpoll_waiting() &&
+	    !atomic_exchange(&gort_netpoll.blocking, true)) {
+		if (netpoll_block(m))
+			goto top;
 	}
 	stopm(m);
 	goto top;
@@ -1542,6 +1600,16 @@ void gort_goready(struct gort_g *gp)
 		gort_fatal("runtime: goready of goroutine %llu, which is not waiting (status %u)",
 			   (unsigned long long)gp->goid, status);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+	if (m && unlikely(m->collect_ready)) {
+		/* the blocked poller: queued once it has a P */
+		gp->schedlink = NULL;
+		if (m->readyq_tail)
+			m->readyq_tail->schedlink = gp;
+		else
+			m->readyq = gp;
+		m->readyq_tail = gp;
+		return;
+	}
 	if (m && m->p && atomic_load_explicit(&m->in_runtime,
 					      memory_order_relaxed) &&
 	    atomic_load_explicit(&m->p->status, memory_order_acquire) ==
@@ -1558,6 +1626,7 @@ void gort_goready(struct gort_g *gp)
 static void main_finished(void)
 {
 	atomic_store(&sched.exiting, true);
+	gort_netpoll_break();
 	atomic_store(&sched.main_done, 1);
 	gort_futex_wake(&sched.main_done, 1);
 }
@@ -2029,6 +2098,7 @@ static int teardown_wait(void)
 		}
 		gort_unlock(&sched.lock);
 		gort_unlock(&exit_lock);
+		gort_netpoll_break();
 		gort_futex_wait(&mlive, live, 1000000);
 	}
 }
@@ -2058,6 +2128,10 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_fatal("runtime: no process-wide memory barrier: %s",
 			   strerror(-err));
 	gort_signals_init();
+	err = gort_netpoll_init();
+	if (err)
+		gort_fatal("runtime: cannot set up the network poller: %s",
+			   strerror(-err));
 
 	for (i = 0; i < procs; i++) {
 		struct gort_p *p = calloc(1, sizeof(*p));
@@ -2105,6 +2179,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_p_set(sched.allp[i], P_DEAD);
 	gort_sysmon_stop();
 	stuck = teardown_wait();
+	gort_netpoll_fini();
 	if (!stuck) {
 		free_all();
 		gort_stack_fini();

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "netpoll/netpoll.h"
 #include "timer.h"
 
 #define sched gort_sched
@@ -222,6 +223,7 @@ static void *sysmon(void *arg)
 	for (;;) {
 		now = gort_nanotime_internal();
 		check_timers(now, &next);
+		gort_netpoll_sysmon();
 		/*
 		 * Never past the next timer; but an overdue one on a busy P is
 		 * that P's to run: sleeping 0 would spin a core on it.
