@@ -53,7 +53,9 @@ LIB_CFLAGS  += $(SANFLAGS)
 TEST_LDFLAGS += $(SANFLAGS)
 ifeq ($(ARCH),arm64)
 ifneq ($(CROSS),)
-TEST_LDFLAGS += -static
+TEST_LDFLAGS += -static -Lbuild/deps/arm64/usr/lib/aarch64-linux-gnu
+LIB_CFLAGS  += -Ibuild/deps/arm64/usr/include
+LDLIBS      += -Lbuild/deps/arm64/usr/lib/aarch64-linux-gnu
 endif
 endif
 

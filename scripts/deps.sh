@@ -13,6 +13,11 @@
 # unpacked from there into $OUT/kselftest at build time and never copied into
 # the repository.
 #
+# The AArch64 build links liburing statically; Debian's arm64 liburing-dev
+# is unpacked (apt-get download, dpkg-deb -x) into $OUT/arm64 rather than
+# installed, because installing foreign-architecture -dev packages can pull
+# in and replace host toolchain packages.
+#
 # Usage: scripts/deps.sh [build-dir]     (default: build)
 set -eu
 
@@ -59,5 +64,26 @@ if [ ! -f "$OUT/kselftest/kselftest_harness.h" ] ||
 	tar -xJf "$src" -C "$tmp" --strip-components=4 \
 		"$s/kselftest_harness.h" "$s/kselftest.h"
 	mv "$tmp/kselftest_harness.h" "$tmp/kselftest.h" "$OUT/kselftest/"
+	rm -rf "$tmp"
+fi
+
+# arm64 liburing for the cross build
+A64="$OUT/arm64"
+if [ ! -f "$A64/usr/lib/aarch64-linux-gnu/liburing.a" ]; then
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		echo "deps.sh: enabling the arm64 architecture for apt-get download"
+		$SUDO dpkg --add-architecture arm64
+		$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get -o DPkg::Lock::Timeout=600 update
+	fi
+	tmp="$OUT/arm64.tmp"
+	rm -rf "$tmp" && mkdir -p "$tmp"
+	(cd "$tmp" && apt-get -o DPkg::Lock::Timeout=600 download \
+		liburing-dev:arm64 liburing2:arm64)
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb -x "$deb" "$tmp/root"
+	done
+	rm -rf "$A64"
+	mv "$tmp/root" "$A64"
 	rm -rf "$tmp"
 fi
