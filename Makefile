@@ -127,7 +127,8 @@ $(B)/selftests/%: selftests/%.c $(LIBA) $(KSFT_INC)/kselftest_harness.h \
 
 bench-bin: $(BENCH_BIN)
 
-$(BENCH_BIN): $(BENCH_SRCS) $(LIBA) $(wildcard bench/*.h)
+$(BENCH_BIN): $(BENCH_SRCS) $(LIBA) $(wildcard bench/*.h) examples/httpd.c \
+		examples/echo.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iinclude $(SANFLAGS) -o $@ $(BENCH_SRCS) \
 		$(TEST_LDFLAGS) $(LIBA) $(LDLIBS) -lm

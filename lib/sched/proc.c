@@ -827,19 +827,30 @@ static bool become_spinning(struct gort_m *m)
  */
 static bool netpoll_block(struct gort_m *m)
 {
-	int64_t next = gort_timers_next(), delay = -1;
 	struct gort_g *list, *gp;
 	struct gort_p *p;
+	int64_t next;
 
-	if (next) {
-		delay = next - gort_nanotime_internal();
-		if (delay < 0)
-			delay = 0;
-	}
-	m->collect_ready = true;
-	if (!m_must_exit(m))
+	for (;;) {
+		int64_t delay = -1;
+
+		next = gort_timers_next();
+		if (next) {
+			delay = next - gort_nanotime_internal();
+			if (delay < 0)
+				delay = 0;
+		}
+		if (m_must_exit(m))
+			break;
+		m->collect_ready = true;
 		gort_netpoll_block(delay);
-	m->collect_ready = false;
+		m->collect_ready = false;
+		/* a wake-up for I/O someone else reaped: wait again */
+		if (m->readyq || next || !gort_netpoll_waiting() ||
+		    atomic_load(&sched.runqsize) > 0 ||
+		    atomic_load(&sched.stw_wait))
+			break;
+	}
 	atomic_store(&gort_netpoll.blocking, false);
 	list = m->readyq;
 	m->readyq = m->readyq_tail = NULL;
