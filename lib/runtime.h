@@ -442,6 +442,7 @@ static inline void gort_rt_exit(void)
 void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 		 enum gort_waitreason reason) GORT_INTERNAL;
 void gort_goready(struct gort_g *gp) GORT_INTERNAL;
+void gort_goready_io(struct gort_g *gp) GORT_INTERNAL;
 void gort_stop_the_world(void) GORT_INTERNAL;
 void gort_start_the_world(void) GORT_INTERNAL;
 void gort_handoffp(struct gort_p *p) GORT_INTERNAL;

@@ -70,7 +70,7 @@ static void wake_op(struct gort_pollop *op, int res)
 {
 	op->woken = true;
 	op->res = res;
-	gort_goready(op->gp);
+	gort_goready_io(op->gp);
 }
 
 static void deadline_fire(void *arg, int64_t now)

@@ -87,9 +87,16 @@ static int ring_create(struct gort_uring **out, int id)
 	if (!r)
 		return -ENOMEM;
 	memset(&params, 0, sizeof(params));
-	params.flags = IORING_SETUP_CQSIZE;
+	params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
+		       IORING_SETUP_TASKRUN_FLAG;
 	params.cq_entries = RING_CQ_ENTRIES;
 	err = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &params);
+	if (err == -EINVAL) {
+		/* before 5.19: completions interrupt the thread instead */
+		params.flags = IORING_SETUP_CQSIZE;
+		err = io_uring_queue_init_params(RING_ENTRIES, &r->ring,
+						 &params);
+	}
 	if (err)
 		goto free_ring;
 	if (!(params.features & IORING_FEAT_NODROP)) {
@@ -168,7 +175,7 @@ static int ring_reap_locked(struct gort_uring *r, struct gort_g **gps)
 	int n = 0, seen = 0;
 
 	if (unlikely(IO_URING_READ_ONCE(*r->ring.sq.kflags) &
-		     IORING_SQ_CQ_OVERFLOW))
+		     (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
 		io_uring_get_events(&r->ring);
 	io_uring_for_each_cqe(&r->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
@@ -191,7 +198,7 @@ static int ring_reap_locked(struct gort_uring *r, struct gort_g **gps)
 static void ready_all(struct gort_g **gps, int n)
 {
 	for (int i = 0; i < n; i++)
-		gort_goready(gps[i]);
+		gort_goready_io(gps[i]);
 }
 
 /* Submit what is queued and reap what completed; returns goroutines readied. */
@@ -227,7 +234,7 @@ static inline bool ring_has_work(struct gort_uring *r)
 {
 	return io_uring_sq_ready(&r->ring) || io_uring_cq_ready(&r->ring) ||
 	       (IO_URING_READ_ONCE(*r->ring.sq.kflags) &
-		IORING_SQ_CQ_OVERFLOW);
+		(IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
 static int uring_poll_p(struct gort_p *p)

@@ -1596,7 +1596,7 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 }
 
 /* Make a parked goroutine runnable (from any thread). */
-void gort_goready(struct gort_g *gp)
+static void ready(struct gort_g *gp, bool next)
 {
 	struct gort_m *m = gort_getm();
 	uint32_t status = atomic_load_explicit(&gp->status,
@@ -1625,13 +1625,29 @@ void gort_goready(struct gort_g *gp)
 					      memory_order_relaxed) &&
 	    atomic_load_explicit(&m->p->status, memory_order_acquire) ==
 		    m->pword) {
-		runqput(m->p, gp, true);
+		runqput(m->p, gp, next);
 	} else {
 		gort_lock(&sched.lock);
 		globrunqput(gp);
 		gort_unlock(&sched.lock);
 	}
 	wakep();
+}
+
+void gort_goready(struct gort_g *gp)
+{
+	ready(gp, true);
+}
+
+/*
+ * I/O completions come in batches: queue them in order, behind what is
+ * runnable already, as Go's injectglist does.  runnext would let the last
+ * completion of every batch overtake the others and, with a thousand
+ * connections, starve the ones that overflow to the global queue.
+ */
+void gort_goready_io(struct gort_g *gp)
+{
+	ready(gp, false);
 }
 
 static void main_finished(void)
