@@ -98,6 +98,7 @@ struct gort_fd {
 	bool closing;			/* gort_close has begun */
 	bool nopoll;			/* not pollable (regular file, epoll) */
 	bool is_stream_sock;		/* send/recv, not read/write */
+	bool poll_first;		/* its last op was a write */
 	int64_t deadline[2];		/* read, write; 0 none */
 	struct gort_pollop *ops;	/* waiting ops */
 	int nops;			/* length of ops */

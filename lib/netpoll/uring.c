@@ -75,7 +75,7 @@ struct gort_uring {
 
 static struct gort_uring *_Atomic all_rings;
 static struct gort_lock rings_lock;	/* creation of rings */
-static bool have_ext_arg;
+static bool have_poll_first;	/* IORING_RECVSEND_POLL_FIRST (5.19) */
 
 static int ring_create(struct gort_uring **out, int id)
 {
@@ -96,6 +96,8 @@ static int ring_create(struct gort_uring **out, int id)
 		params.flags = IORING_SETUP_CQSIZE;
 		err = io_uring_queue_init_params(RING_ENTRIES, &r->ring,
 						 &params);
+	} else if (!err) {
+		have_poll_first = true;		/* same kernel release */
 	}
 	if (err)
 		goto free_ring;
@@ -104,7 +106,6 @@ static int ring_create(struct gort_uring **out, int id)
 		err = -ENOSYS;
 		goto exit_queue;
 	}
-	have_ext_arg = params.features & IORING_FEAT_EXT_ARG;
 	r->id = id;
 	err = gort_netpoll_watch(r->ring.ring_fd, EPOLLIN, r);
 	if (err)
@@ -237,13 +238,24 @@ static inline bool ring_has_work(struct gort_uring *r)
 		(IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
+/*
+ * p's M has nothing to run: its own ring first, then completions waiting
+ * in rings of Ps that nobody reaps at the moment (idle, or busy with a
+ * long run queue), as any M polls Go's one netpoller.
+ */
 static int uring_poll_p(struct gort_p *p)
 {
-	struct gort_uring *r = p->ring;
+	struct gort_uring *r = p->ring, *o;
+	int n = 0;
 
-	if (!r || !ring_has_work(r))
-		return 0;
-	return ring_poll(r, false);
+	if (r && ring_has_work(r))
+		n = ring_poll(r, false);
+	if (n)
+		return n;
+	for (o = atomic_load(&all_rings); o; o = o->next)
+		if (o != r && io_uring_cq_ready(&o->ring))
+			n += ring_poll(o, true);
+	return n;
 }
 
 static void uring_event(void *ptr, uint32_t mask)
@@ -319,11 +331,20 @@ static bool park_commit(struct gort_g *gp, void *arg)
 	return true;
 }
 
-static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq)
+static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq,
+		 struct gort_fd *fds)
 {
 	switch (rq->op) {
 	case IO_READ:
-		if (rq->iovcnt)
+		if (fds->is_stream_sock && !rq->iovcnt) {
+			io_uring_prep_recv(sqe, rq->fd, rq->buf, rq->len, 0);
+			/*
+			 * Right after a write the answer cannot be there yet:
+			 * wait for data instead of failing a first attempt.
+			 */
+			if (fds->poll_first && have_poll_first)
+				sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+		} else if (rq->iovcnt)
 			io_uring_prep_readv(sqe, rq->fd, rq->iov,
 					    (unsigned int)rq->iovcnt, -1);
 		else
@@ -411,7 +432,7 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq,
 		goto done;
 	}
 	sqe = get_sqe(r);
-	prep(sqe, rq);
+	prep(sqe, rq, fds);
 	op.tag = ((uint64_t)++r->seq << TAG_SHIFT) | (uintptr_t)&op;
 	io_uring_sqe_set_data64(sqe, op.tag);
 	WRITE_ONCE(op.ring, r);
@@ -421,6 +442,8 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq,
 	atomic_fetch_sub_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
 	res = op.res;
+	if (fds->is_stream_sock)
+		fds->poll_first = mode == IO_MODE_WRITE && res > 0;
 done:
 	/* always: gort_set_deadline may have armed it after we looked */
 	gort_timer_rt_stop(&op.timer);
