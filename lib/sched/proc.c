@@ -548,6 +548,8 @@ static void checkdead(void)
 		return;
 	if (atomic_load(&gort_ntimers) > 0)
 		return;		/* a timer will wake someone */
+	if (gort_netpoll_waiting())
+		return;		/* so can the network, as in Go */
 	if (foreign_wakers())
 		return;
 	if (atomic_load(&sched.runqsize) > 0)
