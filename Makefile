@@ -166,7 +166,7 @@ check: deps
 
 run: deps
 	$(MAKE) all
-	$(B)/examples/hello
+	scripts/run-demo.sh $(B)
 
 bench: deps
 	$(MAKE) bench-bin

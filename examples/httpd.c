@@ -17,7 +17,9 @@
  * the thread, so ten thousand idle keep-alive connections cost ten
  * thousand small stacks and no threads.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +130,32 @@ static int httpd_main(void *arg)
 			strerror(-lfd));
 		return 1;
 	}
-	fprintf(stderr, "httpd: listening on %s (%d procs, %s poller)\n",
-		listen_addr, gort_gomaxprocs(0), gort_netpoll_name());
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char host[64] = "?";
+		int port = 0;
+
+		/* the real port, for ":0" */
+		if (!getsockname(lfd, (struct sockaddr *)&ss, &sl)) {
+			if (ss.ss_family == AF_INET) {
+				struct sockaddr_in *a = (void *)&ss;
+
+				inet_ntop(AF_INET, &a->sin_addr, host,
+					  sizeof(host));
+				port = ntohs(a->sin_port);
+			} else if (ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 *a = (void *)&ss;
+
+				inet_ntop(AF_INET6, &a->sin6_addr, host,
+					  sizeof(host));
+				port = ntohs(a->sin6_port);
+			}
+		}
+		fprintf(stderr,
+			"httpd: listening on %s port %d (%d procs, %s poller)\n",
+			host, port, gort_gomaxprocs(0), gort_netpoll_name());
+	}
 	err = httpd_serve(lfd);
 	fprintf(stderr, "httpd: accept: %s\n", strerror(-err));
 	return 1;
