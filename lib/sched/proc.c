@@ -913,7 +913,17 @@ top:
 				gort_cpu_relax();
 			if (atomic_load(&sched.stw_wait) || m_must_exit(m))
 				goto top;
-			gp = trylocal(m);
+			/*
+			 * The kernel finishes this thread's io_uring requests
+			 * only when it enters the kernel (task work): look
+			 * at the rings while spinning, or the I/O waits for
+			 * the spin to end.
+			 */
+			if (gort_netpoll_waiting() &&
+			    gort_netpoll.ops->poll_p(m->p) > 0)
+				gp = trylocal(m);
+			if (!gp)
+				gp = trylocal(m);
 			if (!gp && atomic_load(&sched.gomaxprocs) > 1)
 				gp = stealwork(m);
 			if (gp)
