@@ -113,7 +113,7 @@ static int wait_ready(struct gort_fd *fds, int mode, struct gort_m *m)
 		return 0;
 	}
 	memset(&op, 0, sizeof(op));
-	op.gp = m->curg;
+	op.gp = gort_getg();	/* not m->curg: m may be a former M */
 	op.fds = fds;
 	op.mode = mode;
 	op.deadline = fds->deadline[mode];

@@ -237,15 +237,17 @@ int gort_fd_close(int fd)
 	struct gort_m *m;
 
 	if (fds && READ_ONCE(fds->init)) {
-		m = gort_getm();
+		m = gort_rt_enter();
 		gort_lock(&fds->lock);
 		if (!fds->init || fds->closing) {
 			gort_unlock(&fds->lock);
+			gort_rt_exit();
 			goto plain;
 		}
 		fds->closing = true;
 		gort_netpoll.ops->cancel_all(fds, -ECANCELED);
 		while (fds->nops > 0) {
+			m = gort_getm();	/* may change at every park */
 			if (!m || !m->curg) {
 				/* a foreign thread: the ops end soon */
 				gort_unlock(&fds->lock);
@@ -259,6 +261,7 @@ int gort_fd_close(int fd)
 		}
 		WRITE_ONCE(fds->init, false);
 		gort_unlock(&fds->lock);
+		gort_rt_exit();
 	}
 plain:
 	if (close(fd))

@@ -113,6 +113,7 @@ struct gort_netpoll_ops {
 	void (*fini)(void);
 	/* set up fds for this poller (register, non-blocking) */
 	int (*fd_init)(struct gort_fd *fds);
+	/* m is the M at entry: after a park the goroutine may be on another */
 	ssize_t (*io)(struct gort_fd *fds, const struct gort_ioreq *rq,
 		      struct gort_m *m);
 	/* under fds->lock: end every waiting op with res */

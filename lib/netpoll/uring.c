@@ -66,12 +66,34 @@ struct gort_uring {
 	struct gort_lock lock;		/* guards ring and seq */
 	struct io_uring ring;
 	uint16_t seq;			/* tag of the next request */
+	_Atomic uint32_t queued;	/* SQEs not yet submitted */
 	int id;				/* the P's id, for dumps */
 	struct gort_uring *next;	/* all rings */
 	/* sysmon's view */
 	unsigned int seen_cq_head;	/* CQ head at its last look */
-	unsigned int seen_sq_tail;	/* SQ tail at its last look */
+	unsigned int seen_queued;	/* queued SQEs at its last look */
 };
+
+/*
+ * What other threads may look at without the ring lock: the kernel-shared
+ * CQ indices (read atomically) and the count of queued SQEs.
+ */
+static inline unsigned int cq_pending(struct gort_uring *r)
+{
+	return __atomic_load_n(r->ring.cq.ktail, __ATOMIC_ACQUIRE) -
+	       __atomic_load_n(r->ring.cq.khead, __ATOMIC_RELAXED);
+}
+
+static inline unsigned int sq_flags(struct gort_uring *r)
+{
+	return __atomic_load_n(r->ring.sq.kflags, __ATOMIC_RELAXED);
+}
+
+static void submit_locked(struct gort_uring *r)
+{
+	io_uring_submit(&r->ring);
+	atomic_store_explicit(&r->queued, 0, memory_order_relaxed);
+}
 
 static struct gort_uring *_Atomic all_rings;
 static struct gort_lock rings_lock;	/* creation of rings */
@@ -175,8 +197,7 @@ static int ring_reap_locked(struct gort_uring *r, struct gort_g **gps)
 	unsigned int head;
 	int n = 0, seen = 0;
 
-	if (unlikely(IO_URING_READ_ONCE(*r->ring.sq.kflags) &
-		     (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
+	if (unlikely(sq_flags(r) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
 		io_uring_get_events(&r->ring);
 	io_uring_for_each_cqe(&r->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
@@ -222,7 +243,7 @@ static int ring_poll(struct gort_uring *r, bool trylock)
 			gort_lock(&r->lock);
 		}
 		if (io_uring_sq_ready(&r->ring))
-			io_uring_submit(&r->ring);
+			submit_locked(r);
 		n = ring_reap_locked(r, gps);
 		gort_unlock(&r->lock);
 		ready_all(gps, n);
@@ -233,9 +254,9 @@ static int ring_poll(struct gort_uring *r, bool trylock)
 
 static inline bool ring_has_work(struct gort_uring *r)
 {
-	return io_uring_sq_ready(&r->ring) || io_uring_cq_ready(&r->ring) ||
-	       (IO_URING_READ_ONCE(*r->ring.sq.kflags) &
-		(IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
+	return atomic_load_explicit(&r->queued, memory_order_relaxed) ||
+	       cq_pending(r) ||
+	       (sq_flags(r) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
 /*
@@ -253,7 +274,7 @@ static int uring_poll_p(struct gort_p *p)
 	if (n)
 		return n;
 	for (o = atomic_load(&all_rings); o; o = o->next)
-		if (o != r && io_uring_cq_ready(&o->ring))
+		if (o != r && cq_pending(o))
 			n += ring_poll(o, true);
 	return n;
 }
@@ -273,15 +294,15 @@ static void uring_sysmon(void)
 	struct gort_uring *r;
 
 	for (r = atomic_load(&all_rings); r; r = r->next) {
-		unsigned int cqh = IO_URING_READ_ONCE(*r->ring.cq.khead);
-		unsigned int sqt = r->ring.sq.sqe_tail;
-		bool stale = (io_uring_cq_ready(&r->ring) &&
-			      cqh == r->seen_cq_head) ||
-			     (io_uring_sq_ready(&r->ring) &&
-			      sqt == r->seen_sq_tail);
+		unsigned int cqh = __atomic_load_n(r->ring.cq.khead,
+						   __ATOMIC_RELAXED);
+		unsigned int q = atomic_load_explicit(&r->queued,
+						      memory_order_relaxed);
+		bool stale = (cq_pending(r) && cqh == r->seen_cq_head) ||
+			     (q && q == r->seen_queued);
 
 		r->seen_cq_head = cqh;
-		r->seen_sq_tail = sqt;
+		r->seen_queued = q;
 		if (stale)
 			ring_poll(r, true);
 	}
@@ -294,9 +315,10 @@ static struct io_uring_sqe *get_sqe(struct gort_uring *r)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 
 	while (unlikely(!sqe)) {
-		io_uring_submit(&r->ring);
+		submit_locked(r);
 		sqe = io_uring_get_sqe(&r->ring);
 	}
+	atomic_fetch_add_explicit(&r->queued, 1, memory_order_relaxed);
 	return sqe;
 }
 
@@ -306,7 +328,7 @@ static void queue_cancel_locked(struct gort_uring *r, uint64_t tag)
 
 	io_uring_prep_cancel64(sqe, tag, 0);
 	io_uring_sqe_set_data64(sqe, 0);
-	io_uring_submit(&r->ring);
+	submit_locked(r);
 }
 
 static void deadline_fire(void *arg, int64_t now)
@@ -401,6 +423,8 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq,
 	int mode = gort_io_mode(rq->op);
 	ssize_t res;
 
+	/* a goroutine may resume on another M after each park */
+	m = gort_getm();
 	memset(&op, 0, sizeof(op));
 	op.gp = m->curg;
 	op.fds = fds;
