@@ -77,9 +77,7 @@ if [ ! -f "$OUT/kselftest/kselftest_harness.h" ] ||
 fi
 
 # arm64 kernel, headers and busybox for the arm64 module test (see above).
-kver=$(dpkg-query -W -f='${Depends}' linux-image-amd64 |
-	sed -n 's/.*linux-image-\([0-9.]*-[0-9]*\)-amd64.*/\1/p')
-if [ -z "$kver" ]; then
+if ! kver=$("$(dirname "$0")/kver.sh"); then
 	echo "deps.sh: cannot tell the kernel ABI from linux-image-amd64" >&2
 	exit 1
 fi
