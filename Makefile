@@ -82,7 +82,7 @@ BENCH_BIN  := $(B)/bench/gort-bench
 EXAMPLES   := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
 .PHONY: all lib tests bench-bin examples check run bench install clean deps \
-	kmod
+	kmod kmod-guest
 .DELETE_ON_ERROR:
 
 all: lib $(B)/gort.pc tests bench-bin examples
@@ -168,8 +168,25 @@ build/kmod/%/gort.ko: $(KMOD_SRCS)
 		modules
 	cp build/kmod/$*/src/kmod/gort.ko $@
 
+# The static programs the module tests run inside the QEMU guests
+# (selftests/kmod/guest/), for this build's architecture.
+KMOD_GUEST := $(B)/kmod-guest/workload $(B)/kmod-guest/uapi
+
+kmod-guest: $(KMOD_GUEST)
+
+$(B)/kmod-guest/workload: selftests/kmod/guest/workload.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Iinclude -static -o $@ $< $(LIBA) $(LDLIBS)
+
+$(B)/kmod-guest/uapi: selftests/kmod/guest/uapi.c lib/trace_kmod.h \
+		include/uapi/gort_kmod.h include/uapi/gort_trace.h \
+		$(KSFT_INC)/kselftest_harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -static -o $@ $< -pthread
+
 # check: every suite natively, under ASan+UBSan, under TSan, and as AArch64
-# code under qemu-aarch64-static; run_tests keeps a tally and prints the
+# code under qemu-aarch64-static; then gort.ko in x86_64 and arm64 QEMU
+# guests booting Debian's kernels; run_tests keeps a tally and prints the
 # closing line.
 TALLY := build/check.tally
 check: deps
@@ -177,6 +194,10 @@ check: deps
 	$(MAKE) B=build/asan SAN=1 tests
 	$(MAKE) B=build/tsan SAN=tsan tests
 	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- tests
+	$(MAKE) kmod KARCH=x86_64
+	$(MAKE) kmod KARCH=arm64
+	$(MAKE) kmod-guest
+	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- kmod-guest
 	@rm -f $(TALLY)
 	@selftests/run_tests --tally $(TALLY) --label x86_64 \
 		$(filter build/selftests/%,$(TEST_BINS:$(B)/%=build/%))
@@ -190,6 +211,8 @@ check: deps
 	@selftests/run_tests --tally $(TALLY) --label arm64 \
 		--wrapper qemu-aarch64-static --timeout-scale 4 \
 		$(TEST_BINS:$(B)/%=build/arm64/%)
+	@selftests/run_tests --tally $(TALLY) --label kmod --timeout 200 \
+		selftests/kmod/qemu-x86_64.sh selftests/kmod/qemu-arm64.sh
 	@selftests/run_tests --summary $(TALLY)
 
 run: deps
