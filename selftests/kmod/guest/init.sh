@@ -169,6 +169,8 @@ if [ "$want" -gt 1 ] && [ "$notstarted" -eq 0 ]; then ok go_start_each; else
 	diag "goroutines without a go_start: $notstarted"
 fi
 
+# (split on purpose: $1 = tid, $2 = goid)
+# shellcheck disable=SC2046
 set -- $(awk '$1 == "switch" { print $2, $3 }' /tmp/expect)
 if [ $# -eq 2 ] && grep -q "sched_switch_goid: prev_pid=$1 prev_goid=$2 " \
 		/tmp/trace; then
@@ -206,10 +208,12 @@ while IFS= read -r l; do
 		echo "KTAP: ok - uapi.${l#ok }"
 		results=$((results + 1)) ;;
 	"ok "[0-9]*)
+		# shellcheck disable=SC2086  # split into words on purpose
 		set -- $l
 		ok "uapi.$3"
 		results=$((results + 1)) ;;
 	"not ok "[0-9]*)
+		# shellcheck disable=SC2086
 		set -- $l
 		nok "uapi.$4"
 		results=$((results + 1)) ;;
