@@ -183,12 +183,18 @@ else
 fi
 
 if grep -q ' go_create: ' /tmp/trace; then
-	# one line of each kind, for whoever reads the log
+	# what was seen, and a line of each kind, for whoever reads the log
+	counts=
+	for e in go_create go_start go_end sched_switch_goid; do
+		counts="$counts $e=$(grep -c " $e: " /tmp/trace)"
+	done
+	diag "$want goroutines; events:$counts"
 	{
 		for e in go_create go_start go_end; do
 			grep -m 1 " $e: " /tmp/trace
 		done
-		grep -m 1 "sched_switch_goid: prev_pid=${1:-x} " /tmp/trace
+		grep -m 1 "sched_switch_goid: prev_pid=${1:-x} prev_goid=${2:-x} " \
+			/tmp/trace
 	} > /tmp/sample
 	diag "trace sample:"
 	diag_file /tmp/sample
