@@ -14,7 +14,8 @@
 # Targets: all (library, gort.pc, tests, bench, examples), check (every
 # suite in every variant, ending with "N passed, N failed, N skipped"), run
 # (set-up, build, main demo), bench (build/bench/gort-bench and one metric
-# line per workload), install, clean.
+# line per workload), install, clean, and kmod (gort.ko for KARCH=x86_64 or
+# arm64 in build/kmod/<arch>/; see kmod/dev.c).
 #
 # Rejected alternatives: autotools/CMake (nothing here needs a probe that a
 # compiler flag cannot answer; liburing's plain Makefiles are the model) and
@@ -82,7 +83,8 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BIN  := $(B)/bench/gort-bench
 EXAMPLES   := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all lib tests bench-bin examples check run bench install clean deps
+.PHONY: all lib tests bench-bin examples check run bench install clean deps \
+	kmod kmod-guest
 .DELETE_ON_ERROR:
 
 all: lib $(B)/gort.pc tests bench-bin examples
@@ -140,8 +142,54 @@ $(B)/examples/%: examples/%.c $(LIBA)
 	$(CC) $(CFLAGS_BASE) -Iinclude $(SANFLAGS) -o $@ $< \
 		$(TEST_LDFLAGS) $(LIBA) $(LDLIBS) -lm
 
+# gort.ko (kmod/) for KARCH (x86_64 or arm64, default: this machine's),
+# built by Kbuild against Debian's headers for the kernel the module tests
+# boot: the amd64 headers package, and the arm64 headers that
+# scripts/deps.sh unpacks.  Each architecture builds in its own copy of the
+# sources, because Kbuild puts its objects next to them.
+KVER          ?= $(shell scripts/kver.sh 2>/dev/null)
+KARCH         ?= $(ARCH)
+KDIR_x86_64   ?= /usr/src/linux-headers-$(KVER)-amd64
+KDIR_arm64    ?= $(abspath build/deps/arm64-kernel/headers/usr/src/linux-headers-$(KVER)-arm64)
+KCROSS_arm64  := CROSS_COMPILE=aarch64-linux-gnu-
+KMOD_SRCS     := Kbuild kmod/Kbuild $(wildcard kmod/*.[ch]) \
+	include/uapi/gort_trace.h include/uapi/gort_kmod.h
+
+kmod: build/kmod/$(KARCH)/gort.ko
+
+build/kmod/%/gort.ko: $(KMOD_SRCS)
+	@test -f "$(KDIR_$*)/Makefile" || { \
+		echo "no kernel headers in '$(KDIR_$*)': run scripts/deps.sh" >&2; \
+		exit 1; }
+	rm -rf build/kmod/$*/src
+	mkdir -p build/kmod/$*/src/kmod build/kmod/$*/src/include/uapi
+	cp -p Kbuild build/kmod/$*/src/
+	cp -p kmod/Kbuild $(wildcard kmod/*.[ch]) build/kmod/$*/src/kmod/
+	cp -p include/uapi/gort_trace.h include/uapi/gort_kmod.h \
+		build/kmod/$*/src/include/uapi/
+	$(MAKE) -C $(KDIR_$*) M=$(abspath build/kmod/$*/src) $(KCROSS_$*) \
+		modules
+	cp build/kmod/$*/src/kmod/gort.ko $@
+
+# The static programs the module tests run inside the QEMU guests
+# (selftests/kmod/guest/), for this build's architecture.
+KMOD_GUEST := $(B)/kmod-guest/workload $(B)/kmod-guest/uapi
+
+kmod-guest: $(KMOD_GUEST)
+
+$(B)/kmod-guest/workload: selftests/kmod/guest/workload.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Iinclude -static -o $@ $< $(LIBA) $(LDLIBS)
+
+$(B)/kmod-guest/uapi: selftests/kmod/guest/uapi.c lib/trace_kmod.h \
+		include/uapi/gort_kmod.h include/uapi/gort_trace.h \
+		$(KSFT_INC)/kselftest_harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -static -o $@ $< -pthread
+
 # check: every suite natively, under ASan+UBSan, under TSan, and as AArch64
-# code under qemu-aarch64-static; run_tests keeps a tally and prints the
+# code under qemu-aarch64-static; then gort.ko in x86_64 and arm64 QEMU
+# guests booting Debian's kernels; run_tests keeps a tally and prints the
 # closing line.
 TALLY := build/check.tally
 check: deps
@@ -149,6 +197,10 @@ check: deps
 	$(MAKE) B=build/asan SAN=1 tests
 	$(MAKE) B=build/tsan SAN=tsan tests
 	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- tests
+	$(MAKE) kmod KARCH=x86_64
+	$(MAKE) kmod KARCH=arm64
+	$(MAKE) kmod-guest
+	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- kmod-guest
 	@rm -f $(TALLY)
 	@selftests/run_tests --tally $(TALLY) --label x86_64 \
 		$(filter build/selftests/%,$(TEST_BINS:$(B)/%=build/%))
@@ -162,6 +214,8 @@ check: deps
 	@selftests/run_tests --tally $(TALLY) --label arm64 \
 		--wrapper qemu-aarch64-static --timeout-scale 4 \
 		$(TEST_BINS:$(B)/%=build/arm64/%)
+	@selftests/run_tests --tally $(TALLY) --label kmod --timeout 200 \
+		selftests/kmod/qemu-x86_64.sh selftests/kmod/qemu-arm64.sh
 	@selftests/run_tests --summary $(TALLY)
 
 run: deps

@@ -320,6 +320,7 @@ struct gort_config {
 	bool scheddetail;
 	bool gctrace;
 	bool gccheckmark;
+	bool kmodtrace;			/* feed gort.ko when it is loaded */
 	int gc_percent;			/* -1 off */
 	int64_t memlimit;		/* bytes, INT64_MAX: none */
 	int netpoll;			/* 0 auto, 1 uring, 2 epoll */

@@ -24,14 +24,13 @@
 #ifndef GORT_UAPI_TRACE_H
 #define GORT_UAPI_TRACE_H
 
-#ifdef __KERNEL__
+/*
+ * The kernel's fixed-size types in user space too: defining __u64 here as
+ * uint64_t (unsigned long) would clash with <linux/types.h>'s unsigned
+ * long long in any file that includes both, and the kselftest harness and
+ * every ioctl header do.
+ */
 #include <linux/types.h>
-#else
-#include <stdint.h>
-typedef uint64_t __u64;
-typedef uint32_t __u32;
-typedef int32_t __s32;
-#endif
 
 enum gort_trace_kind {
 	GORT_EV_NONE = 0,

@@ -77,6 +77,7 @@
 #include "netpoll/netpoll.h"
 #include "runtime.h"
 #include "timer.h"
+#include "trace_kmod.h"
 
 struct gort_sched gort_sched;
 __thread struct gort_m *gort_tls_m __attribute__((tls_model("initial-exec")));
@@ -997,6 +998,11 @@ static inline void set_running(struct gort_m *m, struct gort_p *p,
 			      atomic_load_explicit(&p->schedtick,
 						   memory_order_relaxed) + 1,
 			      memory_order_relaxed);
+	/* kmodtrace hook (lib/trace_kmod.c; lib/trace.h takes over on merge) */
+	if (gort_kmod_active()) {
+		gort_kmod_set_goid(gp->goid);
+		gort_kmod_note(m, GORT_EV_GO_START, gp->goid, 0, 0);
+	}
 }
 
 /* Make gp the M's current goroutine, giving it a stack if it has none. */
@@ -1160,6 +1166,9 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 	} else {
 		WRITE_ONCE(m->curg, NULL);
 		to = &m->g0ctx;
+		/* kmodtrace hook: this thread runs the scheduler now */
+		if (gort_kmod_active())
+			gort_kmod_set_goid(0);
 	}
 	WRITE_ONCE(cur->m, NULL);
 	/* the nesting depth is this goroutine's, not the M's */
@@ -1276,6 +1285,7 @@ static void *mstart(void *arg)
 	}
 	gort_m_signal_stack(m);
 	tsan_g0_init(m);
+	gort_kmod_thread_start();	/* kmodtrace hook */
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
 	atomic_store(&m->in_runtime, 1);
@@ -1286,6 +1296,7 @@ static void *mstart(void *arg)
 	schedule_loop(m);
 
 	/* The thread ends; nothing below may touch m after mlive drops. */
+	gort_kmod_thread_exit();	/* kmodtrace hook */
 	gort_m_signal_stack_free(m);
 	gort_arch_setm(NULL);
 	gort_lock(&exit_lock);
@@ -1479,6 +1490,10 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->lockcount = 0;
 	gp->is_main = false;
 	WRITE_ONCE(gp->waitreason, 0);
+	/* kmodtrace hook */
+	if (gort_kmod_active())
+		gort_kmod_note(m, GORT_EV_GO_CREATE, self ? self->goid : 0,
+			       gp->goid, (uintptr_t)fn);
 	atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_release);
 	if (p) {
@@ -1678,6 +1693,10 @@ GORT_API _Noreturn void gort_goexit(void)
 	if (!m || !m->curg)
 		gort_fatal("gort_goexit called outside a goroutine");
 	gp = m->curg;
+	/* kmodtrace hook: before the count drops, so that a goroutine that
+	 * waits for the count to fall has seen every go_end published */
+	if (gort_kmod_active())
+		gort_kmod_note(m, GORT_EV_GO_END, gp->goid, 0, 0);
 	atomic_fetch_sub(&sched.ngoroutines, 1);
 	if (gp->lockcount || m->lockedg == gp) {
 		/* Go ends a thread whose wired goroutine exits. */
@@ -2157,6 +2176,12 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_env_parse();
 	procs = gort_config.maxprocs ? gort_config.maxprocs :
 				       gort_default_procs();
+	if (gort_config.kmodtrace) {	/* kmodtrace hook */
+		err = gort_kmod_open();
+		if (err)
+			gort_dprintf(2, "gort: kmodtrace: %s: %s; kernel tracing off\n",
+				     GORT_KMOD_DEVICE, strerror(-err));
+	}
 
 	sched.starttime = gort_nanotime_internal();
 	err = gort_stack_init();
@@ -2196,6 +2221,9 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gp->goid = newgoid(NULL);
 	gp->is_main = true;
 	gp->createpc = __builtin_return_address(0);
+	if (gort_kmod_active())		/* kmodtrace hook */
+		gort_kmod_note(NULL, GORT_EV_GO_CREATE, 0, gp->goid,
+			       (uintptr_t)main_fn);
 	atomic_store(&sched.ngoroutines, 1);
 	atomic_store(&gp->status, G_RUNNABLE);
 	runqput(sched.allp[0], gp, true);
@@ -2237,6 +2265,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_stack_abandon();
 	}
 	gort_signals_fini();
+	gort_kmod_close();	/* kmodtrace hook: every M has ended */
 	/* Ms of this run that are still out there now see a stale generation */
 	atomic_fetch_add(&gort_generation, 1);
 	sched_reset();	/* clears running: gort_main may be called again */
