@@ -10,13 +10,9 @@
 # it did, runs the interface tests (uapi, kselftest harness), unloads the
 # module and checks the kernel log, then powers the guest off.
 #
-# Results go to the serial console as lines the host turns into TAP:
-#   KTAP: ok - NAME
-#   KTAP: not ok - NAME
-#   KTAP: ok - NAME # SKIP REASON
-#   KTAP: # DIAGNOSTIC
-#   KTAP: done                  (the script ran to its end)
-# The host numbers the results and fails a run that has no "done".
+# Results go to the serial console as the KTAP: lines of
+# selftests/lib/guest-ktap.sh (/lib/ktap.sh here), which the host turns
+# into TAP; it fails a run that does not reach finish.
 #
 # Checks on the trace (trace lines look like
 #   "  kworker/0:1-12  [000] .....  1.2: go_create: ts=.. goid=1 p=0 m=0
@@ -29,46 +25,11 @@
 #     while it ran the sleeper goroutine;
 #   - the trace buffer lost nothing (no overrun), so counts are exact.
 
-export PATH=/bin
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
+# shellcheck source-path=SCRIPTDIR source=../../lib/guest-ktap.sh
+. /lib/ktap.sh
+guest_start
 T=/sys/kernel/tracing
 mount -t tracefs tracefs $T
-
-ok() {
-	echo "KTAP: ok - $1"
-}
-
-nok() {
-	echo "KTAP: not ok - $1"
-}
-
-diag() {
-	echo "KTAP: # $*"
-}
-
-# Show the first lines of a file as diagnostics.
-diag_file() {
-	head -n "${2:-20}" "$1" 2>/dev/null | while IFS= read -r l; do
-		diag "  $l"
-	done
-}
-
-# check NAME COMMAND...: a result line for COMMAND's status.
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else nok "$name"; fi
-}
-
-finish() {
-	echo "KTAP: done"
-	sync
-	poweroff -f
-}
 
 if insmod /gort.ko; then
 	ok insmod
@@ -207,30 +168,12 @@ fi
 
 GORT_KMOD_PATH=/gort.ko /uapi > /tmp/uapi.out 2> /tmp/uapi.err
 rc=$?
-results=0
-while IFS= read -r l; do
-	case "$l" in
-	"ok "[0-9]*" # SKIP"*)
-		echo "KTAP: ok - uapi.${l#ok }"
-		results=$((results + 1)) ;;
-	"ok "[0-9]*)
-		# shellcheck disable=SC2086  # split into words on purpose
-		set -- $l
-		ok "uapi.$3"
-		results=$((results + 1)) ;;
-	"not ok "[0-9]*)
-		# shellcheck disable=SC2086
-		set -- $l
-		nok "uapi.$4"
-		results=$((results + 1)) ;;
-	esac
-done < /tmp/uapi.out
-plan=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' /tmp/uapi.out | head -n 1)
-if [ "$rc" -eq 0 ] && [ -n "$plan" ] && [ "$plan" -eq "$results" ]; then
+ksft_ktap uapi /tmp/uapi.out
+if [ "$rc" -eq 0 ] && [ "$ksft_plan" -eq "$ksft_results" ]; then
 	ok uapi_complete
 else
 	nok uapi_complete
-	diag "uapi: exit status $rc, plan ${plan:-none}, $results results"
+	diag "uapi: exit status $rc, plan $ksft_plan, $ksft_results results"
 	diag_file /tmp/uapi.err 40
 fi
 
