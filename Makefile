@@ -84,7 +84,7 @@ BENCH_BIN  := $(B)/bench/gort-bench
 EXAMPLES   := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
 .PHONY: all lib tests bench-bin examples check run bench install clean deps \
-	kmod kmod-guest
+	kmod kmod-guest net-guest
 .DELETE_ON_ERROR:
 
 all: lib $(B)/gort.pc tests bench-bin examples
@@ -186,6 +186,20 @@ $(B)/kmod-guest/uapi: selftests/kmod/guest/uapi.c lib/trace_kmod.h \
 		$(KSFT_INC)/kselftest_harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -static -o $@ $< -pthread
+
+# The io_uring guest's own probe (selftests/net-guest/guest/), static, run
+# in the arm64 QEMU guest before the network suite; not one of TEST_BINS,
+# since qemu-user, which runs those, has no io_uring.
+NET_GUEST := $(B)/net-guest/probe
+
+net-guest: $(NET_GUEST)
+
+$(B)/net-guest/probe: selftests/net-guest/guest/probe.c $(LIBA) \
+		$(KSFT_INC)/kselftest_harness.h $(wildcard selftests/lib/*.h) \
+		$(TLIB_SRCS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -static -o $@ $< $(TLIB_SRCS) $(TEST_LDFLAGS) \
+		$(LIBA) $(LDLIBS) -lm
 
 # check: every suite natively, under ASan+UBSan, under TSan, and as AArch64
 # code under qemu-aarch64-static; then gort.ko in x86_64 and arm64 QEMU
