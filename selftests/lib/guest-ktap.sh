@@ -92,8 +92,9 @@ finish() {
 
 # ksft_ktap PREFIX FILE: result lines for the TAP in FILE.  Sets
 # ksft_pass, ksft_fail, ksft_skip, ksft_results, ksft_plan (-1 without a
-# "1..N" line) and ksft_skip_why (the reason of "1..0 # SKIP WHY", else
-# empty).
+# "1..N" line), ksft_skip_why (the reason of "1..0 # SKIP WHY", else
+# empty) and ksft_running (the test that started last and has no result,
+# the one a killed program was in, else empty).
 ksft_ktap() {
 	ksft_pass=0
 	ksft_fail=0
@@ -126,13 +127,15 @@ ksft_ktap() {
 				ok "$kk_prefix.$kk_rest"
 				ksft_pass=$((ksft_pass + 1)) ;;
 			esac
-			ksft_results=$((ksft_results + 1)) ;;
+			ksft_results=$((ksft_results + 1))
+			kk_test= ;;
 		"not ok "[0-9]*)
 			kk_rest=${kk_l#not ok }
 			kk_rest=${kk_rest#* }
 			nok "$kk_prefix.$kk_rest"
 			ksft_fail=$((ksft_fail + 1))
-			ksft_results=$((ksft_results + 1)) ;;
+			ksft_results=$((ksft_results + 1))
+			kk_test= ;;
 		"1.."[0-9]*)
 			if [ "$ksft_plan" -lt 0 ]; then
 				kk_p=${kk_l#1..}
@@ -145,4 +148,6 @@ ksft_ktap() {
 			fi ;;
 		esac
 	done < "$2"
+	# shellcheck disable=SC2034  # for the caller
+	ksft_running=$kk_test
 }
