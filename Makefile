@@ -14,8 +14,9 @@
 # Targets: all (library, gort.pc, tests, bench, examples), check (every
 # suite in every variant, ending with "N passed, N failed, N skipped"), run
 # (set-up, build, main demo), bench (build/bench/gort-bench and one metric
-# line per workload), install, clean, and kmod (gort.ko for KARCH=x86_64 or
-# arm64 in build/kmod/<arch>/; see kmod/dev.c).
+# line per workload), install, clean, kmod (gort.ko for KARCH=x86_64 or
+# arm64 in build/kmod/<arch>/; see kmod/dev.c), and kmod-guest and
+# net-guest (the static programs the QEMU guest tests run).
 #
 # Rejected alternatives: autotools/CMake (nothing here needs a probe that a
 # compiler flag cannot answer; liburing's plain Makefiles are the model) and
@@ -203,8 +204,9 @@ $(B)/net-guest/probe: selftests/net-guest/guest/probe.c $(LIBA) \
 
 # check: every suite natively, under ASan+UBSan, under TSan, and as AArch64
 # code under qemu-aarch64-static; then gort.ko in x86_64 and arm64 QEMU
-# guests booting Debian's kernels; run_tests keeps a tally and prints the
-# closing line.
+# guests booting Debian's kernels, and the network suite on io_uring in an
+# arm64 guest (qemu-user has no io_uring); run_tests keeps a tally and
+# prints the closing line.
 TALLY := build/check.tally
 check: deps
 	$(MAKE) all
@@ -214,7 +216,7 @@ check: deps
 	$(MAKE) kmod KARCH=x86_64
 	$(MAKE) kmod KARCH=arm64
 	$(MAKE) kmod-guest
-	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- kmod-guest
+	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- kmod-guest net-guest
 	@rm -f $(TALLY)
 	@selftests/run_tests --tally $(TALLY) --label x86_64 \
 		$(filter build/selftests/%,$(TEST_BINS:$(B)/%=build/%))
@@ -230,6 +232,8 @@ check: deps
 		$(TEST_BINS:$(B)/%=build/arm64/%)
 	@selftests/run_tests --tally $(TALLY) --label kmod --timeout 200 \
 		selftests/kmod/qemu-x86_64.sh selftests/kmod/qemu-arm64.sh
+	@selftests/run_tests --tally $(TALLY) --label arm64-guest --timeout 210 \
+		selftests/net-guest/qemu-arm64.sh
 	@selftests/run_tests --summary $(TALLY)
 
 run: deps
