@@ -6,9 +6,10 @@
 #
 # The initramfs holds /probe and the suites' programs as /t/SUITE/NAME.
 # This script
-#   1. brings up loopback with 127.0.0.1 and ::1, writes /etc/hosts (so
-#      "localhost" resolves), and raises RLIMIT_NOFILE to 65536, the
-#      per-process descriptor limit the network tests may use;
+#   1. mounts /dev/shm, brings up loopback with 127.0.0.1 and ::1,
+#      writes /etc/hosts (so "localhost" resolves), and raises
+#      RLIMIT_NOFILE to 65536, the per-process descriptor limit the
+#      network tests may use;
 #   2. runs /probe (io_uring_setup works, gort picks io_uring, loopback
 #      echo on it);
 #   3. runs each program of GUEST_SUITES with GORT_NETPOLL=uring and the
@@ -37,6 +38,9 @@
 guest_start
 
 # ---- loopback, names and limits ----
+
+# POSIX shared memory (shm_open, sem_open) lives there
+mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
 
 ip link set lo up
 ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/' ||
