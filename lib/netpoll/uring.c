@@ -63,9 +63,9 @@
 #define PTR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
 
 struct gort_uring {
-	struct gort_lock lock;		/* guards ring and seq */
+	struct gort_lock lock;		/* guards ring */
 	struct io_uring ring;
-	uint16_t seq;			/* tag of the next request */
+	_Atomic uint16_t seq;		/* tag of the next request */
 	_Atomic uint32_t queued;	/* SQEs not yet submitted */
 	int id;				/* the P's id, for dumps */
 	struct gort_uring *next;	/* all rings */
@@ -337,9 +337,7 @@ static void deadline_fire(void *arg, int64_t now)
 	struct gort_uring *r;
 
 	atomic_store(&op->timedout, true);
-	r = READ_ONCE(op->ring);
-	if (!r)
-		return;		/* not queued yet: the goroutine sees timedout */
+	r = op->ring;
 	gort_lock(&r->lock);
 	queue_cancel_locked(r, op->tag);
 	gort_unlock(&r->lock);
@@ -430,6 +428,18 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq,
 	op.fds = fds;
 	op.mode = mode;
 	gort_timer_rt_init(&op.timer, deadline_fire, &op);
+	/*
+	 * Ring and tag are known before the op is visible on the fd's list,
+	 * so gort_close and the deadline can always queue a cancel; one that
+	 * reaches the ring before this request is caught by the check of
+	 * closing/timedout under the ring lock below.
+	 */
+	r = ring_of(m->p);
+	op.ring = r;
+	op.tag = ((uint64_t)atomic_fetch_add_explicit(&r->seq, 1,
+						     memory_order_relaxed)
+		  << TAG_SHIFT) |
+		 (uintptr_t)&op;
 
 	gort_lock(&fds->lock);
 	if (fds->closing) {
@@ -448,7 +458,6 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq,
 		gort_timer_rt_start(&op.timer, op.deadline);
 	gort_unlock(&fds->lock);
 
-	r = ring_of(m->p);
 	gort_lock(&r->lock);
 	if (READ_ONCE(fds->closing) || atomic_load(&op.timedout)) {
 		gort_unlock(&r->lock);
@@ -457,9 +466,7 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq,
 	}
 	sqe = get_sqe(r);
 	prep(sqe, rq, fds);
-	op.tag = ((uint64_t)++r->seq << TAG_SHIFT) | (uintptr_t)&op;
 	io_uring_sqe_set_data64(sqe, op.tag);
-	WRITE_ONCE(op.ring, r);
 	atomic_fetch_add_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
 	gort_gopark(park_commit, r, WR_IO_WAIT);
@@ -513,10 +520,8 @@ static void uring_cancel_all(struct gort_fd *fds, int res)
 	struct gort_pollop *op;
 
 	for (op = fds->ops; op; op = op->next) {
-		struct gort_uring *r = READ_ONCE(op->ring);
+		struct gort_uring *r = op->ring;
 
-		if (!r)
-			continue;	/* sees fds->closing before it queues */
 		gort_lock(&r->lock);
 		queue_cancel_locked(r, op->tag);
 		gort_unlock(&r->lock);
