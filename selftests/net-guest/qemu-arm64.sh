@@ -28,6 +28,9 @@
 #                     guest stops starting programs 15 s before that, so
 #                     it can still report
 #   PROG_TIMEOUT      seconds one program may take in the guest (90)
+#   MEM               the guest's memory (2G: a goroutine per connection
+#                     costs its stack, and a test's client and server may
+#                     be two processes)
 #   KEEP_LOG=1        keep the serial log and the initramfs directory
 #
 # Rejected: running the suites in the kmod guest (a failure in one would
@@ -61,4 +64,4 @@ qg_env PROG_TIMEOUT "${PROG_TIMEOUT:-90}"
 qg_env GORT_TEST_SCALE "${GORT_TEST_SCALE:-0.1}"
 qg_env GORT_NETPOLL uring
 qg_init "$qg_root/selftests/net-guest/guest/init.sh"
-qg_boot "$timeout_s" 1G
+qg_boot "$timeout_s" "${MEM:-2G}"

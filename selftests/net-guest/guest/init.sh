@@ -22,7 +22,8 @@
 # result named after the program; one that skips as a whole ("1..0 #
 # SKIP", exit 4) is one skipped result: the counting of selftests/run_tests.
 # Diagnostics: a line per program with its counts and time, and for a
-# failing one the end of its stdout and stderr.
+# failing one the end of its stdout and stderr and what the kernel said
+# meanwhile about memory and TCP (an OOM kill reads as "signal 9" alone).
 #
 # Time: each program may take PROG_TIMEOUT seconds, less if fewer remain
 # before GUEST_DEADLINE (seconds since boot); a program with under 5 s
@@ -94,6 +95,8 @@ run_prog() {
 	rp_rc=$?
 	kill -KILL -1 2>/dev/null
 	rp_time=$(secs "$rp_start" "$(uptime_s)")
+	# what the kernel said meanwhile (loglevel=1 keeps it off the console)
+	dmesg -c > /tmp/dmesg 2>/dev/null
 
 	ksft_ktap "$rp_name" /tmp/out
 	rp_why=
@@ -133,9 +136,17 @@ run_prog() {
 		diag_tail /tmp/out.short 30
 		diag "---- end of $rp_name's stderr ----"
 		diag_tail /tmp/err 30
+		if grep -qiE 'out of memory|oom-kill|killed process|TCP: ' \
+				/tmp/dmesg; then
+			diag "---- the kernel, meanwhile ----"
+			grep -iE 'out of memory|oom-kill|killed process|TCP: ' \
+				/tmp/dmesg > /tmp/dmesg.short
+			diag_tail /tmp/dmesg.short 10
+		fi
 	fi
 }
 
+dmesg -c > /dev/null 2>&1
 run_prog probe /probe
 for s in $GUEST_SUITES; do
 	found=
