@@ -24,14 +24,12 @@
 #ifndef GORT_UAPI_TRACE_H
 #define GORT_UAPI_TRACE_H
 
-#ifdef __KERNEL__
+/*
+ * The kernel's own fixed-size types in both worlds: a private typedef of
+ * __u64 would clash with <linux/types.h> in any user-space file that also
+ * includes a kernel header (linux/futex.h, linux/membarrier.h).
+ */
 #include <linux/types.h>
-#else
-#include <stdint.h>
-typedef uint64_t __u64;
-typedef uint32_t __u32;
-typedef int32_t __s32;
-#endif
 
 enum gort_trace_kind {
 	GORT_EV_NONE = 0,
@@ -40,9 +38,10 @@ enum gort_trace_kind {
 	GORT_EV_GO_END = 3,		/* goid returned or called goexit */
 	GORT_EV_GO_STOP = 4,		/* yield/preempt; arg0: reason */
 	GORT_EV_GO_BLOCK = 5,		/* arg0: wait reason (enum below) */
-	GORT_EV_GO_UNBLOCK = 6,		/* arg0: goid made runnable */
+	GORT_EV_GO_UNBLOCK = 6,		/* arg0: goid made runnable,
+					 * arg1: the reason it waited for */
 	GORT_EV_GO_SYSCALL_BEGIN = 7,
-	GORT_EV_GO_SYSCALL_END = 8,
+	GORT_EV_GO_SYSCALL_END = 8,	/* arg0: 1 if its P was taken */
 	GORT_EV_PROC_START = 9,		/* an M acquired p */
 	GORT_EV_PROC_STOP = 10,		/* an M released p */
 	GORT_EV_PROC_STEAL = 11,	/* arg0: victim p, arg1: goroutines */
@@ -81,6 +80,22 @@ enum gort_trace_block_reason {
 	GORT_BLOCK_NET_IO = 12,
 	GORT_BLOCK_GC_ASSIST = 13,
 	GORT_BLOCK_REASON_COUNT
+};
+
+/* arg0 of GORT_EV_GO_STOP: why a running goroutine stopped (Go's GoStop). */
+enum gort_trace_stop_reason {
+	GORT_STOP_UNKNOWN = 0,
+	GORT_STOP_YIELD = 1,		/* gort_yield (runtime.Gosched) */
+	GORT_STOP_PREEMPTED = 2,	/* its P was retaken, none was free */
+	GORT_STOP_REASON_COUNT
+};
+
+/* arg0 of GORT_EV_STW_BEGIN: what stops the world (Go's STW kinds). */
+enum gort_trace_stw_reason {
+	GORT_STW_UNKNOWN = 0,
+	GORT_STW_GOMAXPROCS = 1,	/* gort_gomaxprocs resizes the Ps */
+	GORT_STW_GOROUTINE_DUMP = 2,	/* gort_dump_goroutines */
+	GORT_STW_REASON_COUNT
 };
 
 struct gort_trace_event {
