@@ -57,6 +57,17 @@ TEST_LDFLAGS += -static
 endif
 endif
 
+# <sys/sdt.h> (USDT probes) is architecture-neutral, but Debian installs it
+# under the host's multiarch directory, where a cross compiler does not
+# look: a cross build takes a copy of the host's into its build directory.
+ifneq ($(CROSS),)
+SDT_DIR  := $(B)/deps/sdt
+SDT_HOST := $(dir $(shell printf '\043include <sys/sdt.h>\n' | \
+		gcc -xc -M - 2>/dev/null | grep -o '[^ ]*/sys/sdt\.h'))
+SDT_DEP  := $(SDT_DIR)/sys/sdt.h
+LIB_CFLAGS += -idirafter $(SDT_DIR)
+endif
+
 LIB_SRCS := $(sort $(wildcard lib/*.c lib/*/*.c))
 ASM_SRCS := $(sort $(wildcard arch/$(ARCH)/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(ASM_SRCS:%.S=$(B)/obj/%.o)
@@ -90,9 +101,15 @@ lib: $(LIBA) $(LIBSO)
 deps:
 	@scripts/deps.sh build
 
-$(B)/obj/%.o: %.c $(HDRS)
+$(B)/obj/%.o: %.c $(HDRS) | $(SDT_DEP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
+$(SDT_DIR)/sys/sdt.h:
+	@if [ ! -f "$(SDT_HOST)sdt.h" ]; then \
+		echo "no host <sys/sdt.h>: run scripts/deps.sh" >&2; exit 1; fi
+	@mkdir -p $(dir $@)
+	cp $(SDT_HOST)sdt.h $(SDT_HOST)sdt-config.h $(dir $@)
 
 $(B)/obj/%.o: %.S $(HDRS)
 	@mkdir -p $(dir $@)
@@ -119,9 +136,16 @@ $(KSFT_INC)/kselftest_harness.h:
 $(B)/selftests/%: selftests/%.c $(LIBA) $(KSFT_INC)/kselftest_harness.h \
 		$(wildcard selftests/lib/*.h) $(TLIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TLIB_SRCS) \
+	$(CC) $(TEST_CFLAGS) $(TEST_XCFLAGS) -o $@ $< $(TLIB_SRCS) \
 		$(wildcard $(dir $<)$(ARCH)/*.S) \
-		$(TEST_LDFLAGS) $(LIBA) $(LDLIBS) -lm
+		$(TEST_LDFLAGS) $(LIBA) $(TEST_XLIBS) $(LDLIBS) -lm
+
+# The trace suite looks at the runtime's tracing internals (lib/trace.h)
+# and at the source tree: the documents it checks against the probe table.
+TRACE_TESTS := $(filter $(B)/selftests/trace/%,$(TEST_BINS))
+$(TRACE_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) \
+	$(if $(SDT_DIR),-idirafter $(SDT_DIR)) -DGORT_SRCDIR='"$(CURDIR)"'
+$(TRACE_TESTS): $(HDRS) | $(SDT_DEP)
 
 bench-bin: $(BENCH_BIN)
 

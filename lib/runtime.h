@@ -36,6 +36,7 @@
 
 #include "arch.h"
 #include "gort.h"
+#include "uapi/gort_trace.h"
 
 #define GORT_INTERNAL __attribute__((visibility("hidden")))
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -438,7 +439,7 @@ static inline void gort_rt_exit(void)
 void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 		 enum gort_waitreason reason) GORT_INTERNAL;
 void gort_goready(struct gort_g *gp) GORT_INTERNAL;
-void gort_stop_the_world(void) GORT_INTERNAL;
+void gort_stop_the_world(enum gort_trace_stw_reason reason) GORT_INTERNAL;
 void gort_start_the_world(void) GORT_INTERNAL;
 void gort_handoffp(struct gort_p *p) GORT_INTERNAL;
 void gort_wake_for_timers(void) GORT_INTERNAL;

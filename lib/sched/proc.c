@@ -76,6 +76,7 @@
 #include "chan.h"
 #include "runtime.h"
 #include "timer.h"
+#include "trace.h"
 
 struct gort_sched gort_sched;
 __thread struct gort_m *gort_tls_m __attribute__((tls_model("initial-exec")));
@@ -398,14 +399,16 @@ static uint32_t runqgrab(struct gort_p *victim, struct gort_p *into,
 	}
 }
 
+/* Steal into p; *np: how many goroutines were taken (the one returned too). */
 static struct gort_g *runqsteal(struct gort_p *p, struct gort_p *victim,
-				bool steal_runnext)
+				bool steal_runnext, uint32_t *np)
 {
 	uint32_t tail = atomic_load_explicit(&p->runqtail,
 					     memory_order_relaxed);
 	uint32_t n = runqgrab(victim, p, tail, steal_runnext);
 	struct gort_g *gp;
 
+	*np = n;
 	if (n == 0)
 		return NULL;
 	n--;
@@ -440,6 +443,7 @@ static struct gort_g *stealwork(struct gort_m *m)
 			struct gort_p *victim =
 				sched.allp[(start + i) % (uint32_t)procs];
 			struct gort_g *gp;
+			uint32_t n;
 
 			if (victim == m->p)
 				continue;
@@ -452,9 +456,13 @@ static struct gort_g *stealwork(struct gort_m *m)
 			}
 			if (gort_p_state(victim) == P_IDLE)
 				continue;
-			gp = runqsteal(m->p, victim, round == 3);
-			if (gp)
+			gp = runqsteal(m->p, victim, round == 3, &n);
+			if (gp) {
+				/* only g0 looks for work */
+				gort_trace_proc_steal(0, m->p->id, m->id,
+						      victim->id, n);
 				return gp;
+			}
 		}
 	}
 	return NULL;
@@ -503,7 +511,8 @@ static struct gort_m *mget(void)
 	return m;
 }
 
-static void acquirep(struct gort_m *m, struct gort_p *p)
+/* m owns p from now on, in a new epoch of p's status word. */
+static void setp(struct gort_m *m, struct gort_p *p)
 {
 	uint32_t w = atomic_load_explicit(&p->status, memory_order_relaxed);
 
@@ -513,12 +522,19 @@ static void acquirep(struct gort_m *m, struct gort_p *p)
 	atomic_store_explicit(&p->status, m->pword, memory_order_release);
 }
 
+static void acquirep(struct gort_m *m, struct gort_p *p)
+{
+	setp(m, p);
+	gort_trace_proc_start(m, p);
+}
+
 static struct gort_p *releasep(struct gort_m *m)
 {
 	struct gort_p *p = m->p;
 
 	WRITE_ONCE(m->p, NULL);
 	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
+	gort_trace_proc_stop(m, p);
 	gort_p_set(p, P_IDLE);
 	return p;
 }
@@ -742,6 +758,7 @@ static void gcstopm(struct gort_m *m)
 	p = m->p;
 	WRITE_ONCE(m->p, NULL);
 	atomic_store(&p->m, NULL);
+	gort_trace_proc_stop(m, p);
 	gort_lock(&sched.lock);
 	gort_p_set(p, P_STOP);
 	if (atomic_fetch_sub(&sched.stopwait, 1) == 1)
@@ -931,6 +948,7 @@ static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 			   atomic_load(&gp->status) == G_RUNNING ? "running" :
 								   "not runnable");
 	set_running(m, p, gp);
+	gort_trace_go_start(gp->goid, p->id, m->id);
 	if (unlikely(!gp->stack.lo)) {
 		err = gort_stack_alloc(p, gp->stack_request, &gp->stack);
 		if (err)
@@ -1040,6 +1058,8 @@ static void finish_switch(struct gort_m *m)
 		break;
 	case POST_PARK:
 		if (!m->unlockf(prev, m->unlockarg)) {
+			/* the wait ended before it began */
+			gort_trace_go_unblock(m, prev);
 			atomic_store_explicit(&prev->status, G_RUNNABLE,
 				      memory_order_relaxed);
 			runqput(m->p, prev, true);
@@ -1399,6 +1419,7 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->is_main = false;
 	WRITE_ONCE(gp->waitreason, 0);
 	atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+	gort_trace_go_create(m, gp, fn);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_release);
 	if (p) {
 		runqput(p, gp, true);
@@ -1469,11 +1490,13 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 		atomic_store_explicit(&p->runqhead, head, memory_order_relaxed);
 	}
 	gort_stack_check(cur);
+	gort_trace_go_stop(cur->goid, p->id, m->id, GORT_STOP_YIELD);
 	atomic_store_explicit(&cur->status, G_RUNNABLE, memory_order_relaxed);
 	runq_slot_store(p, tail, cur);
 	atomic_store_explicit(&p->runqtail, tail + 1, memory_order_relaxed);
 	WRITE_ONCE(cur->m, NULL);
 	set_running(m, p, next);
+	gort_trace_go_start(next->goid, p->id, m->id);
 	nest = m->rt_nest;
 	m->rt_nest = 0;
 	san_switch(m, cur, next, false);
@@ -1503,9 +1526,11 @@ GORT_API void gort_yield(void)
 	}
 	next = direct_next(m);
 	if (next) {
+		gort_trace_go_stop(gp->goid, m->p->id, m->id, GORT_STOP_YIELD);
 		switch_from_g(m, gp, next, POST_READY);
 	} else if (m->lockedg || atomic_load(&sched.stw_wait) ||
 		   atomic_load(&sched.runqsize) > 0 || !runqempty(m->p)) {
+		gort_trace_go_stop(gp->goid, m->p->id, m->id, GORT_STOP_YIELD);
 		switch_from_g(m, gp, NULL, POST_READY);
 	}
 	gort_rt_exit();
@@ -1518,6 +1543,7 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 	struct gort_m *m = gort_getm();
 	struct gort_g *gp = m->curg;
 
+	gort_trace_go_block(m, gp, reason);
 	WRITE_ONCE(gp->waitreason, reason);
 	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
 	m->unlockf = unlockf;
@@ -1541,6 +1567,8 @@ void gort_goready(struct gort_g *gp)
 	if (unlikely(status != G_WAITING))
 		gort_fatal("runtime: goready of goroutine %llu, which is not waiting (status %u)",
 			   (unsigned long long)gp->goid, status);
+	/* before gp can run (and change its wait reason) */
+	gort_trace_go_unblock(m, gp);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
 	if (m && m->p && atomic_load_explicit(&m->in_runtime,
 					      memory_order_relaxed) &&
@@ -1571,6 +1599,7 @@ GORT_API _Noreturn void gort_goexit(void)
 		gort_fatal("gort_goexit called outside a goroutine");
 	gp = m->curg;
 	atomic_fetch_sub(&sched.ngoroutines, 1);
+	gort_trace_go_end(gp->goid, m->p->id, m->id);
 	if (gp->lockcount || m->lockedg == gp) {
 		/* Go ends a thread whose wired goroutine exits. */
 		gp->lockcount = 0;
@@ -1659,6 +1688,7 @@ struct gort_m *gort_rt_enter_slow(struct gort_m *m)
 		atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
 		return m;
 	}
+	gort_trace_go_stop(gp->goid, -1, m->id, GORT_STOP_PREEMPTED);
 	switch_from_g(m, gp, NULL, POST_GLOBAL);
 	m = gort_getm();
 	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
@@ -1681,6 +1711,7 @@ GORT_API void gort_syscall_begin(void)
 			      memory_order_relaxed);
 	atomic_store_explicit(&m->curg->status, G_SYSCALL,
 			      memory_order_relaxed);
+	gort_trace_go_syscall_begin(m->curg->goid, p->id, m->id);
 	m->oldp = p;
 	gort_p_set(p, P_SYSCALL);
 	gort_rt_exit();
@@ -1700,11 +1731,14 @@ GORT_API void gort_syscall_end(void)
 	expect = PWORD(m->pword, P_SYSCALL);
 	if (atomic_compare_exchange_strong(&p->status, &expect, m->pword) &&
 	    !m_must_exit(m)) {
+		gort_trace_go_syscall_end(m->curg->goid, p->id, m->id, 0);
 		atomic_store_explicit(&m->curg->status, G_RUNNING,
 				      memory_order_relaxed);
 		gort_rt_exit();
 		return;
 	}
+	/* its P was taken (and its proc_stop reported) meanwhile */
+	gort_trace_go_syscall_end(m->curg->goid, -1, m->id, 1);
 	WRITE_ONCE(m->p, NULL);
 	m = gort_rt_enter_slow(m);
 	atomic_store_explicit(&m->curg->status, G_RUNNING,
@@ -1724,12 +1758,13 @@ static void stop_p_locked(struct gort_p *p)
 }
 
 /* Stop every P but the caller's (the caller is a goroutine in runtime). */
-void gort_stop_the_world(void)
+void gort_stop_the_world(enum gort_trace_stw_reason reason)
 {
 	struct gort_m *m = gort_getm();
 	int32_t procs, i;
 	struct gort_p *p;
 
+	gort_trace_stw_begin(m->curg->goid, m->p->id, m->id, reason);
 	gort_lock(&sched.lock);
 	procs = atomic_load(&sched.gomaxprocs);
 	gort_note_clear(&sched.stopnote);
@@ -1745,6 +1780,7 @@ void gort_stop_the_world(void)
 		for (i = 0; i < procs; i++) {
 			p = sched.allp[i];
 			if (gort_p_cas(p, P_SYSCALL, P_STOP, NULL)) {
+				gort_trace_proc_stop(atomic_load(&p->m), p);
 				atomic_store(&p->m, NULL);
 				atomic_fetch_sub(&sched.stopwait, 1);
 			} else if (p != m->p &&
@@ -1801,6 +1837,7 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 	atomic_store(&sched.gomaxprocs, nprocs);
 	if (mine && mine->id >= nprocs) {
 		WRITE_ONCE(m->p, NULL);
+		gort_trace_proc_stop(m, mine);
 		acquirep(m, sched.allp[0]);
 	}
 }
@@ -1813,9 +1850,12 @@ static void start_the_world_resize(int32_t nprocs)
 	int32_t i, nwork = 0;
 
 	gort_lock(&sched.lock);
-	if (nprocs > 0)
+	if (nprocs > 0) {
 		procresize(m, nprocs);
-	acquirep(m, m->p);
+		gort_trace_procs_change(m->curg->goid, m->p->id, m->id, nprocs);
+	}
+	/* the caller kept its P: a new epoch, not a new owner */
+	setp(m, m->p);
 	for (i = 0; i < atomic_load(&sched.gomaxprocs); i++) {
 		struct gort_p *p = sched.allp[i];
 
@@ -1830,6 +1870,7 @@ static void start_the_world_resize(int32_t nprocs)
 	gort_unlock(&sched.lock);
 	for (i = 0; i < nwork; i++)
 		startm(work[i], false);
+	gort_trace_stw_end(m->curg->goid, m->p->id, m->id);
 	wakep();
 }
 
@@ -1854,7 +1895,7 @@ GORT_API int gort_gomaxprocs(int n)
 		gort_rt_exit();
 		return prev;	/* only a goroutine can stop the world */
 	}
-	gort_stop_the_world();
+	gort_stop_the_world(GORT_STW_GOMAXPROCS);
 	start_the_world_resize(n);
 	gort_rt_exit();
 	return prev;
@@ -2084,6 +2125,9 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gp->is_main = true;
 	gp->createpc = __builtin_return_address(0);
 	atomic_store(&sched.ngoroutines, 1);
+	/* the caller's thread is not an M: no goroutine, P or M made these */
+	gort_trace_procs_change(0, -1, -1, procs);
+	gort_trace_go_create(NULL, gp, (void *)main_fn);
 	atomic_store(&gp->status, G_RUNNABLE);
 	runqput(sched.allp[0], gp, true);
 

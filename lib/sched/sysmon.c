@@ -37,6 +37,7 @@
 
 #include "runtime.h"
 #include "timer.h"
+#include "trace.h"
 
 #define sched gort_sched
 
@@ -114,6 +115,7 @@ bool gort_retake_running(struct gort_p *p)
 		return false;
 	}
 	/* the RETAKE word is ours: no owner writes it meanwhile */
+	gort_trace_proc_stop(m, p);
 	atomic_store(&p->m, NULL);
 	atomic_store(&p->status, PWORD(old, P_IDLE));
 	gort_handoffp(p);
@@ -142,6 +144,7 @@ static bool retake_syscall(struct gort_p *p, int64_t now)
 		return false;
 	if (!gort_p_cas(p, P_SYSCALL, P_IDLE, NULL))
 		return false;
+	gort_trace_proc_stop(atomic_load(&p->m), p);
 	atomic_store(&p->m, NULL);
 	gort_handoffp(p);
 	return true;
