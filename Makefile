@@ -141,11 +141,13 @@ $(B)/selftests/%: selftests/%.c $(LIBA) $(KSFT_INC)/kselftest_harness.h \
 		$(TEST_LDFLAGS) $(LIBA) $(TEST_XLIBS) $(LDLIBS) -lm
 
 # The trace suite looks at the runtime's tracing internals (lib/trace.h)
-# and at the source tree: the documents it checks against the probe table.
+# and at the source tree and the shared library: the documents and the
+# notes it checks against the probe table.
 TRACE_TESTS := $(filter $(B)/selftests/trace/%,$(TEST_BINS))
 $(TRACE_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) \
-	$(if $(SDT_DIR),-idirafter $(SDT_DIR)) -DGORT_SRCDIR='"$(CURDIR)"'
-$(TRACE_TESTS): $(HDRS) | $(SDT_DEP)
+	$(if $(SDT_DIR),-idirafter $(SDT_DIR)) -DGORT_SRCDIR='"$(CURDIR)"' \
+	-DGORT_LIBSO='"$(abspath $(LIBSO))"'
+$(TRACE_TESTS): $(HDRS) $(LIBSO) | $(SDT_DEP)
 
 bench-bin: $(BENCH_BIN)
 
