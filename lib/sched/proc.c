@@ -1598,8 +1598,9 @@ GORT_API _Noreturn void gort_goexit(void)
 	if (!m || !m->curg)
 		gort_fatal("gort_goexit called outside a goroutine");
 	gp = m->curg;
-	atomic_fetch_sub(&sched.ngoroutines, 1);
+	/* before the count drops: gort_num_goroutine() == 1 means all ended */
 	gort_trace_go_end(gp->goid, m->p->id, m->id);
+	atomic_fetch_sub(&sched.ngoroutines, 1);
 	if (gp->lockcount || m->lockedg == gp) {
 		/* Go ends a thread whose wired goroutine exits. */
 		gp->lockcount = 0;
