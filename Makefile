@@ -149,6 +149,54 @@ $(TRACE_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) \
 	-DGORT_LIBSO='"$(abspath $(LIBSO))"'
 $(TRACE_TESTS): $(HDRS) $(LIBSO) | $(SDT_DEP)
 
+# BPF programs (tools/bpf/*.bpf.c) and their skeletons, as liburing's
+# tests build theirs: clang -target bpf, bpftool gen object (links and
+# strips DWARF), bpftool gen skeleton, against a vmlinux.h dumped from the
+# running kernel's BTF.  Only native builds: there is no libbpf for a
+# cross target here.  Without them selftests/trace/bpf is built to SKIP,
+# saying why.
+BPFTOOL ?= $(firstword $(shell command -v bpftool) $(wildcard /usr/sbin/bpftool))
+CLANG   ?= clang
+BPF_DIR := $(B)/tools/bpf
+ifneq ($(CROSS),)
+BPF_WHY := a cross build: no libbpf for $(ARCH) here
+else ifeq ($(wildcard /sys/kernel/btf/vmlinux),)
+BPF_WHY := no /sys/kernel/btf/vmlinux on the build machine
+else ifeq ($(BPFTOOL),)
+BPF_WHY := no bpftool on the build machine
+else ifeq ($(shell command -v $(CLANG)),)
+BPF_WHY := no clang on the build machine
+else ifeq ($(wildcard /usr/include/bpf/usdt.bpf.h),)
+BPF_WHY := no libbpf-dev on the build machine
+endif
+BPF_TARGET := $(if $(filter arm64,$(ARCH)),arm64,x86)
+
+.PRECIOUS: $(BPF_DIR)/%.bpf.o $(BPF_DIR)/%.tmp.bpf.o
+
+$(BPF_DIR)/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BPF_DIR)/%.tmp.bpf.o: tools/bpf/%.bpf.c $(BPF_DIR)/vmlinux.h \
+		include/uapi/gort_trace.h
+	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_TARGET) \
+		-I$(BPF_DIR) -Iinclude \
+		-I/usr/include/$(shell $(CC) -print-multiarch) -c $< -o $@
+
+$(BPF_DIR)/%.bpf.o: $(BPF_DIR)/%.tmp.bpf.o
+	$(BPFTOOL) gen object $@ $<
+
+$(BPF_DIR)/%.skel.h: $(BPF_DIR)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+ifeq ($(BPF_WHY),)
+$(B)/selftests/trace/bpf: TEST_XCFLAGS += -DGORT_HAVE_BPF -I$(BPF_DIR)
+$(B)/selftests/trace/bpf: TEST_XLIBS += -lbpf -lelf -lz
+$(B)/selftests/trace/bpf: $(BPF_DIR)/gort_count.skel.h
+else
+$(B)/selftests/trace/bpf: TEST_XCFLAGS += -DGORT_NO_BPF='"$(BPF_WHY)"'
+endif
+
 bench-bin: $(BENCH_BIN)
 
 $(BENCH_BIN): $(BENCH_SRCS) $(LIBA) $(wildcard bench/*.h)

@@ -27,9 +27,12 @@
 /*
  * The kernel's own fixed-size types in both worlds: a private typedef of
  * __u64 would clash with <linux/types.h> in any user-space file that also
- * includes a kernel header (linux/futex.h, linux/membarrier.h).
+ * includes a kernel header (linux/futex.h, linux/membarrier.h).  A BPF
+ * program has them from its vmlinux.h already.
  */
+#ifndef __VMLINUX_H__
 #include <linux/types.h>
+#endif
 
 enum gort_trace_kind {
 	GORT_EV_NONE = 0,
