@@ -180,11 +180,10 @@ void gort_trace_go_create_slow(const struct gort_m *m,
 			      (uint64_t)(uintptr_t)fn);
 }
 
-void gort_trace_go_block_slow(const struct gort_m *m, const struct gort_g *gp,
-			      uint32_t waitreason)
+void gort_trace_go_block_slow(const struct gort_m *m, const struct gort_g *gp)
 {
 	struct where w = where_of(m);
-	uint32_t reason = gort_trace_block_reason(waitreason);
+	uint32_t reason = gort_trace_block_reason(READ_ONCE(gp->waitreason));
 
 	STAP_PROBE4(gort, go_block, gp->goid, w.p, w.m, reason);
 	if (gort_trace_on())

@@ -66,9 +66,9 @@
 /* ---- sinks ---- */
 
 enum gort_trace_sink {
-	GORT_TRACE_SINK_FILE = 0, /* GORT_TRACE / gort_trace_start */
-	GORT_TRACE_SINK_KMOD = 1, /* /dev/gort, gort_kmod_emit */
-	GORT_TRACE_SINK_DEBUG = 2, /* in-process observers (selftests) */
+	GORT_TRACE_SINK_FILE = 0,	/* GORT_TRACE / gort_trace_start */
+	GORT_TRACE_SINK_KMOD = 1,	/* /dev/gort, gort_kmod_emit */
+	GORT_TRACE_SINK_DEBUG = 2,	/* in-process observers (selftests) */
 	GORT_TRACE_NSINKS
 };
 
@@ -81,8 +81,8 @@ extern uint32_t gort_trace_flags GORT_INTERNAL;
  * Turn sink on with fn (fn NULL: off).  Returns 0, or -EINVAL for an
  * unknown sink.
  */
-int gort_trace_sink_set(unsigned int sink,
-			gort_trace_sink_fn *fn) GORT_INTERNAL;
+int gort_trace_sink_set(unsigned int sink, gort_trace_sink_fn *fn)
+	GORT_INTERNAL;
 
 /* Hand ev to every sink that is on. */
 void gort_trace_emit(const struct gort_trace_event *ev)
@@ -99,7 +99,13 @@ void gort_trace_ev(uint32_t kind, uint64_t goid, int32_t p, int32_t m,
 /* The uapi block reason (enum gort_trace_block_reason) of a wait reason. */
 uint32_t gort_trace_block_reason(uint32_t waitreason) GORT_INTERNAL;
 
-static inline __attribute__((always_inline)) bool gort_trace_on(void)
+/*
+ * Always inlined: gcc counts a probe's note as code and would call a
+ * helper with one out of line.
+ */
+#define GORT_TRACE_INLINE static inline __attribute__((always_inline))
+
+GORT_TRACE_INLINE bool gort_trace_on(void)
 {
 	return unlikely(READ_ONCE(gort_trace_flags) != 0);
 }
@@ -108,26 +114,26 @@ static inline __attribute__((always_inline)) bool gort_trace_on(void)
 
 #define GORT_TRACE_SEMA_PLAIN(name)
 #define GORT_TRACE_SEMA_RESERVED(name)
-#define GORT_TRACE_SEMA_GUARDED(name) \
+#define GORT_TRACE_SEMA_GUARDED(name)					\
 	extern unsigned short gort_##name##_semaphore GORT_INTERNAL;
-#define GORT_TRACE_SEMA_DECL(name, kind, class, args) \
+#define GORT_TRACE_SEMA_DECL(name, kind, class, args)			\
 	GORT_TRACE_SEMA_##class(name)
 GORT_TRACE_PROBES(GORT_TRACE_SEMA_DECL)
 #undef GORT_TRACE_SEMA_DECL
 
 /* A tracer is attached to probe `name`, or a sink is on. */
-#define GORT_TRACE_ENABLED(name)                       \
-	unlikely((READ_ONCE(gort_##name##_semaphore) | \
+#define GORT_TRACE_ENABLED(name)					\
+	unlikely((READ_ONCE(gort_##name##_semaphore) |			\
 		  READ_ONCE(gort_trace_flags)) != 0)
 
 #define GORT_TRACE_COLD __attribute__((cold, noinline)) GORT_INTERNAL
 
 /* m may be NULL (a foreign thread, or gort_main's own thread). */
 void gort_trace_go_create_slow(const struct gort_m *m,
-			       const struct gort_g *newg,
-			       void *fn) GORT_TRACE_COLD;
-void gort_trace_go_block_slow(const struct gort_m *m, const struct gort_g *gp,
-			      uint32_t waitreason) GORT_TRACE_COLD;
+			       const struct gort_g *newg, void *fn)
+	GORT_TRACE_COLD;
+void gort_trace_go_block_slow(const struct gort_m *m, const struct gort_g *gp)
+	GORT_TRACE_COLD;
 void gort_trace_go_unblock_slow(const struct gort_m *m,
 				const struct gort_g *gp) GORT_TRACE_COLD;
 void gort_trace_proc_start_slow(const struct gort_m *m,
@@ -136,7 +142,7 @@ void gort_trace_proc_stop_slow(const struct gort_m *m,
 			       const struct gort_p *p) GORT_TRACE_COLD;
 
 /* newg was created by the code running on m, to run fn. */
-static inline __attribute__((always_inline)) void
+GORT_TRACE_INLINE void
 gort_trace_go_create(const struct gort_m *m, const struct gort_g *newg,
 		     void *fn)
 {
@@ -144,17 +150,16 @@ gort_trace_go_create(const struct gort_m *m, const struct gort_g *newg,
 		gort_trace_go_create_slow(m, newg, fn);
 }
 
-/* gp, running on m, parks for waitreason (enum gort_waitreason). */
-static inline __attribute__((always_inline)) void
-gort_trace_go_block(const struct gort_m *m, const struct gort_g *gp,
-		    uint32_t waitreason)
+/* gp, running on m, parks for gp->waitreason (enum gort_waitreason). */
+GORT_TRACE_INLINE void
+gort_trace_go_block(const struct gort_m *m, const struct gort_g *gp)
 {
 	if (GORT_TRACE_ENABLED(go_block))
-		gort_trace_go_block_slow(m, gp, waitreason);
+		gort_trace_go_block_slow(m, gp);
 }
 
 /* The code on m (NULL: a foreign thread) makes the waiting gp runnable. */
-static inline __attribute__((always_inline)) void
+GORT_TRACE_INLINE void
 gort_trace_go_unblock(const struct gort_m *m, const struct gort_g *gp)
 {
 	if (GORT_TRACE_ENABLED(go_unblock))
@@ -162,7 +167,7 @@ gort_trace_go_unblock(const struct gort_m *m, const struct gort_g *gp)
 }
 
 /* m now holds p. */
-static inline __attribute__((always_inline)) void
+GORT_TRACE_INLINE void
 gort_trace_proc_start(const struct gort_m *m, const struct gort_p *p)
 {
 	if (GORT_TRACE_ENABLED(proc_start))
@@ -170,7 +175,7 @@ gort_trace_proc_start(const struct gort_m *m, const struct gort_p *p)
 }
 
 /* m no longer holds p (m may be another thread's M: p was taken). */
-static inline __attribute__((always_inline)) void
+GORT_TRACE_INLINE void
 gort_trace_proc_stop(const struct gort_m *m, const struct gort_p *p)
 {
 	if (GORT_TRACE_ENABLED(proc_stop))
@@ -182,89 +187,149 @@ gort_trace_proc_stop(const struct gort_m *m, const struct gort_p *p)
 #ifndef _SDT_HAS_SEMAPHORES
 
 /*
- * Each helper takes the values the probe reports.  Callers pass fields
- * (gp->goid, p->id, m->id) or constants (0, -1): inlined, they become the
- * probe's operands in place, and the record is built only when a sink is
- * on.
+ * Each helper takes the objects the event is about and reads their ids in
+ * the probe's operands, which name the fields in place (8@32(%rsi)).  The
+ * record, built only when a sink is on, reads them again with loads of
+ * its own: were the two to share one load, the compiler would hoist it
+ * into registers ahead of the nop, on the path where nothing is traced.
+ * Constants (a missing goroutine or P, a reason) are immediates.
  */
+#define GORT_TRACE_GOID(gp) READ_ONCE((gp)->goid)
+#define GORT_TRACE_PID(p) READ_ONCE((p)->id)
+#define GORT_TRACE_MID(m) ((int32_t)READ_ONCE((m)->id))
 
-static inline __attribute__((always_inline)) void
-gort_trace_go_start(uint64_t goid, int32_t p, int32_t m)
+/* gp starts or resumes running on p, on m. */
+GORT_TRACE_INLINE void gort_trace_go_start(const struct gort_m *m,
+					   const struct gort_p *p,
+					   const struct gort_g *gp)
 {
-	STAP_PROBE3(gort, go_start, goid, p, m);
+	STAP_PROBE3(gort, go_start, gp->goid, p->id, (int32_t)m->id);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_GO_START, goid, p, m, 0, 0);
+		gort_trace_ev(GORT_EV_GO_START, GORT_TRACE_GOID(gp),
+			      GORT_TRACE_PID(p), GORT_TRACE_MID(m), 0, 0);
 }
 
-static inline __attribute__((always_inline)) void
-gort_trace_go_end(uint64_t goid, int32_t p, int32_t m)
+/* gp, running on p and m, ends. */
+GORT_TRACE_INLINE void gort_trace_go_end(const struct gort_m *m,
+					 const struct gort_p *p,
+					 const struct gort_g *gp)
 {
-	STAP_PROBE3(gort, go_end, goid, p, m);
+	STAP_PROBE3(gort, go_end, gp->goid, p->id, (int32_t)m->id);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_GO_END, goid, p, m, 0, 0);
+		gort_trace_ev(GORT_EV_GO_END, GORT_TRACE_GOID(gp),
+			      GORT_TRACE_PID(p), GORT_TRACE_MID(m), 0, 0);
 }
 
-/* reason: enum gort_trace_stop_reason */
-static inline __attribute__((always_inline)) void
-gort_trace_go_stop(uint64_t goid, int32_t p, int32_t m, uint32_t reason)
+/* gp stops running on p and stays runnable (enum gort_trace_stop_reason). */
+GORT_TRACE_INLINE void gort_trace_go_stop(const struct gort_m *m,
+					  const struct gort_p *p,
+					  const struct gort_g *gp,
+					  uint32_t reason)
 {
-	STAP_PROBE4(gort, go_stop, goid, p, m, reason);
+	STAP_PROBE4(gort, go_stop, gp->goid, p->id, (int32_t)m->id, reason);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_GO_STOP, goid, p, m, reason, 0);
+		gort_trace_ev(GORT_EV_GO_STOP, GORT_TRACE_GOID(gp),
+			      GORT_TRACE_PID(p), GORT_TRACE_MID(m), reason, 0);
 }
 
-static inline __attribute__((always_inline)) void
-gort_trace_go_syscall_begin(uint64_t goid, int32_t p, int32_t m)
+/* The same, for a goroutine that holds no P (its P was taken). */
+GORT_TRACE_INLINE void gort_trace_go_stop_without_p(const struct gort_m *m,
+						    const struct gort_g *gp,
+						    uint32_t reason)
 {
-	STAP_PROBE3(gort, go_syscall_begin, goid, p, m);
+	STAP_PROBE4(gort, go_stop, gp->goid, -1, (int32_t)m->id, reason);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_GO_SYSCALL_BEGIN, goid, p, m, 0, 0);
+		gort_trace_ev(GORT_EV_GO_STOP, GORT_TRACE_GOID(gp), -1,
+			      GORT_TRACE_MID(m), reason, 0);
 }
 
-/* blocked: the P was taken during the call (Go's GoSyscallEndBlocked) */
-static inline __attribute__((always_inline)) void
-gort_trace_go_syscall_end(uint64_t goid, int32_t p, int32_t m, uint32_t blocked)
+GORT_TRACE_INLINE void gort_trace_go_syscall_begin(const struct gort_m *m,
+						   const struct gort_p *p,
+						   const struct gort_g *gp)
 {
-	STAP_PROBE4(gort, go_syscall_end, goid, p, m, blocked);
+	STAP_PROBE3(gort, go_syscall_begin, gp->goid, p->id, (int32_t)m->id);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_GO_SYSCALL_END, goid, p, m, blocked, 0);
+		gort_trace_ev(GORT_EV_GO_SYSCALL_BEGIN, GORT_TRACE_GOID(gp),
+			      GORT_TRACE_PID(p), GORT_TRACE_MID(m), 0, 0);
 }
 
-/* The M on p took n runnable goroutines from P victim's queue. */
-static inline __attribute__((always_inline)) void
-gort_trace_proc_steal(uint64_t goid, int32_t p, int32_t m, int32_t victim,
-		      uint32_t n)
+/* gp's call ended and it still holds p. */
+GORT_TRACE_INLINE void gort_trace_go_syscall_end(const struct gort_m *m,
+						 const struct gort_p *p,
+						 const struct gort_g *gp)
 {
-	STAP_PROBE5(gort, proc_steal, goid, p, m, victim, n);
+	STAP_PROBE4(gort, go_syscall_end, gp->goid, p->id, (int32_t)m->id,
+		    (uint32_t)0);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_PROC_STEAL, goid, p, m, (uint64_t)victim,
-			      n);
+		gort_trace_ev(GORT_EV_GO_SYSCALL_END, GORT_TRACE_GOID(gp),
+			      GORT_TRACE_PID(p), GORT_TRACE_MID(m), 0, 0);
 }
 
-/* reason: enum gort_trace_stw_reason */
-static inline __attribute__((always_inline)) void
-gort_trace_stw_begin(uint64_t goid, int32_t p, int32_t m, uint32_t reason)
+/* gp's call ended and its P was taken meanwhile (GoSyscallEndBlocked). */
+GORT_TRACE_INLINE void
+gort_trace_go_syscall_end_blocked(const struct gort_m *m,
+				  const struct gort_g *gp)
 {
-	STAP_PROBE4(gort, stw_begin, goid, p, m, reason);
+	STAP_PROBE4(gort, go_syscall_end, gp->goid, -1, (int32_t)m->id,
+		    (uint32_t)1);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_STW_BEGIN, goid, p, m, reason, 0);
+		gort_trace_ev(GORT_EV_GO_SYSCALL_END, GORT_TRACE_GOID(gp), -1,
+			      GORT_TRACE_MID(m), 1, 0);
 }
 
-static inline __attribute__((always_inline)) void
-gort_trace_stw_end(uint64_t goid, int32_t p, int32_t m)
+/* m, on g0 with p, took n runnable goroutines from victim's queue. */
+GORT_TRACE_INLINE void gort_trace_proc_steal(const struct gort_m *m,
+					     const struct gort_p *p,
+					     const struct gort_p *victim,
+					     uint32_t n)
 {
-	STAP_PROBE3(gort, stw_end, goid, p, m);
+	STAP_PROBE5(gort, proc_steal, (uint64_t)0, p->id, (int32_t)m->id,
+		    victim->id, n);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_STW_END, goid, p, m, 0, 0);
+		gort_trace_ev(GORT_EV_PROC_STEAL, 0, GORT_TRACE_PID(p),
+			      GORT_TRACE_MID(m),
+			      (uint64_t)GORT_TRACE_PID(victim), n);
 }
 
-static inline __attribute__((always_inline)) void
-gort_trace_procs_change(uint64_t goid, int32_t p, int32_t m, int32_t procs)
+/* The goroutine on m stops the world (enum gort_trace_stw_reason). */
+GORT_TRACE_INLINE void gort_trace_stw_begin(const struct gort_m *m,
+					    uint32_t reason)
 {
-	STAP_PROBE4(gort, procs_change, goid, p, m, procs);
+	STAP_PROBE4(gort, stw_begin, m->curg->goid, m->p->id, (int32_t)m->id,
+		    reason);
 	if (gort_trace_on())
-		gort_trace_ev(GORT_EV_PROCS_CHANGE, goid, p, m, (uint64_t)procs,
+		gort_trace_ev(GORT_EV_STW_BEGIN, GORT_TRACE_GOID(m->curg),
+			      GORT_TRACE_PID(m->p), GORT_TRACE_MID(m), reason,
 			      0);
+}
+
+GORT_TRACE_INLINE void gort_trace_stw_end(const struct gort_m *m)
+{
+	STAP_PROBE3(gort, stw_end, m->curg->goid, m->p->id, (int32_t)m->id);
+	if (gort_trace_on())
+		gort_trace_ev(GORT_EV_STW_END, GORT_TRACE_GOID(m->curg),
+			      GORT_TRACE_PID(m->p), GORT_TRACE_MID(m), 0, 0);
+}
+
+/* The goroutine on m set the number of Ps to procs. */
+GORT_TRACE_INLINE void gort_trace_procs_change(const struct gort_m *m,
+					       int32_t procs)
+{
+	STAP_PROBE4(gort, procs_change, m->curg->goid, m->p->id,
+		    (int32_t)m->id, procs);
+	if (gort_trace_on())
+		gort_trace_ev(GORT_EV_PROCS_CHANGE, GORT_TRACE_GOID(m->curg),
+			      GORT_TRACE_PID(m->p), GORT_TRACE_MID(m),
+			      (uint64_t)procs, 0);
+}
+
+/* gort_main's thread (no goroutine, P or M) starts procs Ps. */
+GORT_TRACE_INLINE void gort_trace_procs_change_boot(int32_t procs)
+{
+	STAP_PROBE4(gort, procs_change, (uint64_t)0, -1, -1, procs);
+	if (gort_trace_on())
+		gort_trace_ev(GORT_EV_PROCS_CHANGE, 0, -1, -1,
+			      (uint64_t)procs, 0);
 }
 
 #endif /* !_SDT_HAS_SEMAPHORES */

@@ -459,8 +459,7 @@ static struct gort_g *stealwork(struct gort_m *m)
 			gp = runqsteal(m->p, victim, round == 3, &n);
 			if (gp) {
 				/* only g0 looks for work */
-				gort_trace_proc_steal(0, m->p->id, m->id,
-						      victim->id, n);
+				gort_trace_proc_steal(m, m->p, victim, n);
 				return gp;
 			}
 		}
@@ -948,7 +947,7 @@ static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 			   atomic_load(&gp->status) == G_RUNNING ? "running" :
 								   "not runnable");
 	set_running(m, p, gp);
-	gort_trace_go_start(gp->goid, p->id, m->id);
+	gort_trace_go_start(m, p, gp);
 	if (unlikely(!gp->stack.lo)) {
 		err = gort_stack_alloc(p, gp->stack_request, &gp->stack);
 		if (err)
@@ -1490,13 +1489,13 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 		atomic_store_explicit(&p->runqhead, head, memory_order_relaxed);
 	}
 	gort_stack_check(cur);
-	gort_trace_go_stop(cur->goid, p->id, m->id, GORT_STOP_YIELD);
+	gort_trace_go_stop(m, p, cur, GORT_STOP_YIELD);
 	atomic_store_explicit(&cur->status, G_RUNNABLE, memory_order_relaxed);
 	runq_slot_store(p, tail, cur);
 	atomic_store_explicit(&p->runqtail, tail + 1, memory_order_relaxed);
 	WRITE_ONCE(cur->m, NULL);
 	set_running(m, p, next);
-	gort_trace_go_start(next->goid, p->id, m->id);
+	gort_trace_go_start(m, p, next);
 	nest = m->rt_nest;
 	m->rt_nest = 0;
 	san_switch(m, cur, next, false);
@@ -1526,11 +1525,11 @@ GORT_API void gort_yield(void)
 	}
 	next = direct_next(m);
 	if (next) {
-		gort_trace_go_stop(gp->goid, m->p->id, m->id, GORT_STOP_YIELD);
+		gort_trace_go_stop(m, m->p, gp, GORT_STOP_YIELD);
 		switch_from_g(m, gp, next, POST_READY);
 	} else if (m->lockedg || atomic_load(&sched.stw_wait) ||
 		   atomic_load(&sched.runqsize) > 0 || !runqempty(m->p)) {
-		gort_trace_go_stop(gp->goid, m->p->id, m->id, GORT_STOP_YIELD);
+		gort_trace_go_stop(m, m->p, gp, GORT_STOP_YIELD);
 		switch_from_g(m, gp, NULL, POST_READY);
 	}
 	gort_rt_exit();
@@ -1543,11 +1542,12 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 	struct gort_m *m = gort_getm();
 	struct gort_g *gp = m->curg;
 
-	gort_trace_go_block(m, gp, reason);
 	WRITE_ONCE(gp->waitreason, reason);
-	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
 	m->unlockf = unlockf;
 	m->unlockarg = arg;
+	/* after the stores: nothing else is live across its cold call */
+	gort_trace_go_block(m, gp);
+	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
 	switch_from_g(m, gp, direct_next(m), POST_PARK);
 	WRITE_ONCE(gp->waitreason, 0);
 }
@@ -1599,7 +1599,7 @@ GORT_API _Noreturn void gort_goexit(void)
 		gort_fatal("gort_goexit called outside a goroutine");
 	gp = m->curg;
 	/* before the count drops: gort_num_goroutine() == 1 means all ended */
-	gort_trace_go_end(gp->goid, m->p->id, m->id);
+	gort_trace_go_end(m, m->p, gp);
 	atomic_fetch_sub(&sched.ngoroutines, 1);
 	if (gp->lockcount || m->lockedg == gp) {
 		/* Go ends a thread whose wired goroutine exits. */
@@ -1689,7 +1689,7 @@ struct gort_m *gort_rt_enter_slow(struct gort_m *m)
 		atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
 		return m;
 	}
-	gort_trace_go_stop(gp->goid, -1, m->id, GORT_STOP_PREEMPTED);
+	gort_trace_go_stop_without_p(m, gp, GORT_STOP_PREEMPTED);
 	switch_from_g(m, gp, NULL, POST_GLOBAL);
 	m = gort_getm();
 	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
@@ -1712,7 +1712,7 @@ GORT_API void gort_syscall_begin(void)
 			      memory_order_relaxed);
 	atomic_store_explicit(&m->curg->status, G_SYSCALL,
 			      memory_order_relaxed);
-	gort_trace_go_syscall_begin(m->curg->goid, p->id, m->id);
+	gort_trace_go_syscall_begin(m, p, m->curg);
 	m->oldp = p;
 	gort_p_set(p, P_SYSCALL);
 	gort_rt_exit();
@@ -1732,14 +1732,14 @@ GORT_API void gort_syscall_end(void)
 	expect = PWORD(m->pword, P_SYSCALL);
 	if (atomic_compare_exchange_strong(&p->status, &expect, m->pword) &&
 	    !m_must_exit(m)) {
-		gort_trace_go_syscall_end(m->curg->goid, p->id, m->id, 0);
+		gort_trace_go_syscall_end(m, p, m->curg);
 		atomic_store_explicit(&m->curg->status, G_RUNNING,
 				      memory_order_relaxed);
 		gort_rt_exit();
 		return;
 	}
 	/* its P was taken (and its proc_stop reported) meanwhile */
-	gort_trace_go_syscall_end(m->curg->goid, -1, m->id, 1);
+	gort_trace_go_syscall_end_blocked(m, m->curg);
 	WRITE_ONCE(m->p, NULL);
 	m = gort_rt_enter_slow(m);
 	atomic_store_explicit(&m->curg->status, G_RUNNING,
@@ -1765,7 +1765,7 @@ void gort_stop_the_world(enum gort_trace_stw_reason reason)
 	int32_t procs, i;
 	struct gort_p *p;
 
-	gort_trace_stw_begin(m->curg->goid, m->p->id, m->id, reason);
+	gort_trace_stw_begin(m, reason);
 	gort_lock(&sched.lock);
 	procs = atomic_load(&sched.gomaxprocs);
 	gort_note_clear(&sched.stopnote);
@@ -1853,7 +1853,7 @@ static void start_the_world_resize(int32_t nprocs)
 	gort_lock(&sched.lock);
 	if (nprocs > 0) {
 		procresize(m, nprocs);
-		gort_trace_procs_change(m->curg->goid, m->p->id, m->id, nprocs);
+		gort_trace_procs_change(m, nprocs);
 	}
 	/* the caller kept its P: a new epoch, not a new owner */
 	setp(m, m->p);
@@ -1871,7 +1871,7 @@ static void start_the_world_resize(int32_t nprocs)
 	gort_unlock(&sched.lock);
 	for (i = 0; i < nwork; i++)
 		startm(work[i], false);
-	gort_trace_stw_end(m->curg->goid, m->p->id, m->id);
+	gort_trace_stw_end(m);
 	wakep();
 }
 
@@ -2127,7 +2127,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gp->createpc = __builtin_return_address(0);
 	atomic_store(&sched.ngoroutines, 1);
 	/* the caller's thread is not an M: no goroutine, P or M made these */
-	gort_trace_procs_change(0, -1, -1, procs);
+	gort_trace_procs_change_boot(procs);
 	gort_trace_go_create(NULL, gp, (void *)main_fn);
 	atomic_store(&gp->status, G_RUNNABLE);
 	runqput(sched.allp[0], gp, true);
