@@ -147,7 +147,7 @@ TRACE_TESTS := $(filter $(B)/selftests/trace/%,$(TEST_BINS))
 $(TRACE_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) \
 	$(if $(SDT_DIR),-idirafter $(SDT_DIR)) -DGORT_SRCDIR='"$(CURDIR)"' \
 	-DGORT_LIBSO='"$(abspath $(LIBSO))"'
-$(TRACE_TESTS): $(HDRS) $(LIBSO) | $(SDT_DEP)
+$(TRACE_TESTS): $(HDRS) $(LIBSO) $(wildcard selftests/trace/*.h) | $(SDT_DEP)
 
 # BPF programs (tools/bpf/*.bpf.c) and their skeletons, as liburing's
 # tests build theirs: clang -target bpf, bpftool gen object (links and
