@@ -320,6 +320,7 @@ struct gort_config {
 	int gc_percent;			/* -1 off */
 	int64_t memlimit;		/* bytes, INT64_MAX: none */
 	int netpoll;			/* 0 auto, 1 uring, 2 epoll */
+	const char *trace_path;		/* GORT_TRACE, or NULL */
 };
 extern struct gort_config gort_config GORT_INTERNAL;
 /* Parse GORT_*: on a malformed value print one line and exit(2). */
@@ -451,6 +452,8 @@ void gort_foreign_blocked(bool blocked) GORT_INTERNAL;
  */
 void gort_wake_foreign(_Atomic uint32_t *word) GORT_INTERNAL;
 extern _Atomic int32_t gort_zombie_threads GORT_INTERNAL;
+/* Threads of the runtime that are not Ms (the trace writer), alive now. */
+extern _Atomic int32_t gort_helper_threads GORT_INTERNAL;
 int gort_mcount_running(void) GORT_INTERNAL;
 extern _Atomic uint32_t gort_generation GORT_INTERNAL;
 

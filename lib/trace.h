@@ -96,6 +96,9 @@ void gort_trace_ev(uint32_t kind, uint64_t goid, int32_t p, int32_t m,
 		   uint64_t a0, uint64_t a1)
 	__attribute__((cold, noinline)) GORT_INTERNAL;
 
+/* Records the trace-file sink lost to a failed allocation (trace_file.c). */
+uint64_t gort_trace_dropped(void) GORT_INTERNAL;
+
 /* The uapi block reason (enum gort_trace_block_reason) of a wait reason. */
 uint32_t gort_trace_block_reason(uint32_t waitreason) GORT_INTERNAL;
 

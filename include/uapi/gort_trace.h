@@ -111,4 +111,20 @@ struct gort_trace_event {
 	__u64 arg[2];	/* kind-specific, see the enum */
 };
 
+/*
+ * A trace file (GORT_TRACE=FILE, gort_trace_start): this header, then
+ * records.  Records come in batches, each written by one thread in the
+ * order it emitted them; sort by ts_ns for the order across threads.
+ */
+#define GORT_TRACE_MAGIC "gorttrc"	/* with its NUL, the 8 magic bytes */
+#define GORT_TRACE_VERSION 1
+
+struct gort_trace_file_header {
+	char magic[8];		/* GORT_TRACE_MAGIC */
+	__u32 version;		/* GORT_TRACE_VERSION */
+	__u32 record_size;	/* sizeof(struct gort_trace_event) */
+	__u64 start_ns;		/* CLOCK_MONOTONIC when tracing started */
+	__u64 reserved[5];	/* zero */
+};
+
 #endif /* GORT_UAPI_TRACE_H */

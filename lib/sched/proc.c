@@ -57,6 +57,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -1920,6 +1921,7 @@ void gort_wake_foreign(_Atomic uint32_t *word)
 /* Threads of an ended run still in user code (they end at their next
  * gort call). */
 _Atomic int32_t gort_zombie_threads;
+_Atomic int32_t gort_helper_threads;
 
 static int count_threads(void)
 {
@@ -1939,7 +1941,8 @@ static int count_threads(void)
 /*
  * Could a thread that gort does not run wake a goroutine?  Any thread
  * started since gort_main began that is neither gort's (Ms, sysmon, the
- * gort_main caller, threads of ended runs) nor blocked inside gort could:
+ * gort_main caller, threads of ended runs, the trace writer) nor blocked
+ * inside gort could:
  * it may be a library's callback thread about to send on a channel.
  * Threads that already existed when gort_main began (an emulator's or a
  * sanitizer's helpers, the program's own set-up) are not counted.
@@ -1948,7 +1951,7 @@ static bool foreign_wakers(void)
 {
 	int n = count_threads();
 	int ours = sched.mcount + 2 + atomic_load(&gort_zombie_threads) +
-		   sched.thread_baseline;
+		   atomic_load(&gort_helper_threads) + sched.thread_baseline;
 
 
 	return n < 0 || n - ours - sched.nforeign_blocked > 0;
@@ -2011,6 +2014,43 @@ static void free_all(void)
 	sched.nallp = 0;
 	gort_rt_free_all();
 	atomic_store(&gort_ntimers, 0);
+}
+
+/* GORT_TRACE=FILE: trace this run into FILE (exit 2 if that fails). */
+static int env_trace_start(void)
+{
+	const char *path = gort_config.trace_path;
+	int fd, err;
+
+	if (!path)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n", path,
+			     strerror(errno));
+		_exit(2);
+	}
+	err = gort_trace_start(fd);
+	if (err) {
+		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n", path,
+			     err == -EBUSY ? "a trace is already being written" :
+					     strerror(-err));
+		_exit(2);
+	}
+	return fd;
+}
+
+static void env_trace_stop(int fd)
+{
+	int err;
+
+	if (fd < 0)
+		return;
+	err = gort_trace_stop();
+	if (err)
+		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n",
+			     gort_config.trace_path, strerror(-err));
+	close(fd);
 }
 
 /* Graveyard for generations whose Ms were left in user code. */
@@ -2081,7 +2121,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	bool expect = false;
 	struct gort_g *gp;
 	int32_t procs, i;
-	int ret, err, stuck;
+	int ret, err, stuck, trace_fd;
 
 	if (!main_fn)
 		return -EINVAL;
@@ -2100,6 +2140,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_fatal("runtime: no process-wide memory barrier: %s",
 			   strerror(-err));
 	gort_signals_init();
+	trace_fd = env_trace_start();
 
 	for (i = 0; i < procs; i++) {
 		struct gort_p *p = calloc(1, sizeof(*p));
@@ -2135,7 +2176,8 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_sysmon_start();
 	/* everything but the caller and sysmon; a sanitizer's helper thread
 	 * starts with the first pthread_create, which was sysmon's */
-	sched.thread_baseline = count_threads() - 2;
+	sched.thread_baseline = count_threads() - 2 -
+				atomic_load(&gort_helper_threads);
 	if (sched.thread_baseline < 0)
 		sched.thread_baseline = 0;
 	newm(sched.allp[0], false);
@@ -2150,6 +2192,8 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_p_set(sched.allp[i], P_DEAD);
 	gort_sysmon_stop();
 	stuck = teardown_wait();
+	/* every M has ended or sits in C code: no event is left to come */
+	env_trace_stop(trace_fd);
 	if (!stuck) {
 		free_all();
 		gort_stack_fini();

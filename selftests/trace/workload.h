@@ -11,9 +11,9 @@
  *    first parks: chan send or chan receive), WL_N parks for sleep, at
  *    most one for the wait group, nothing else;
  *  - WL_N syscall pairs.
- * The main goroutine returns only once gort_num_goroutine() is 1, and
- * go_end fires before the count drops, so no worker is still on its way
- * out (a goroutine alive when main returns would never end).
+ * wl_run() returns only once gort_num_goroutine() is back where it was,
+ * and go_end fires before the count drops, so no worker is still on its
+ * way out (a goroutine alive when main returns would never end).
  *
  * A header of static functions, not a program: every .c file of a
  * selftests directory is a test program of its own.
@@ -46,7 +46,7 @@ static __attribute__((unused)) void wl_worker(void *arg)
 /* Run the workload in the calling goroutine; 0 or -errno. */
 static __attribute__((unused)) int wl_run(void)
 {
-	int i, ret;
+	int i, ret, before = gort_num_goroutine();
 
 	wl_chan = gort_chan_make(sizeof(int), 0);
 	if (!wl_chan)
@@ -60,7 +60,7 @@ static __attribute__((unused)) int wl_run(void)
 	for (i = 0; i < WL_N; i++)
 		gort_chan_send(wl_chan, &i);
 	gort_wg_wait(&wl_wg);
-	while (gort_num_goroutine() > 1)
+	while (gort_num_goroutine() > before)
 		gort_yield();
 	return 0;
 }
