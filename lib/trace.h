@@ -9,9 +9,10 @@
  *    that says where its arguments are;
  *  - gort_trace_emit(), one cold function that hands a
  *    struct gort_trace_event (include/uapi/gort_trace.h) to the sinks that
- *    are on: the trace-file writer, the kernel-module feeder
- *    (lib/trace_kmod.c, gort_kmod_emit) and in-process observers.  A sink
- *    plugs in with gort_trace_sink_set(); the event sites never change.
+ *    are on: the trace-file writer (lib/trace_file.c), the kernel-module
+ *    feeder (lib/trace_kmod.c, gort_kmod_emit) and in-process observers.
+ *    A sink plugs in with gort_trace_sink_set(); the event sites never
+ *    change.
  *
  * The probe table (names, argument lists, which probes are guarded) is
  * lib/trace_probes.h; Documentation/probes.md says when each one fires.
