@@ -61,6 +61,17 @@ LDLIBS      += -Lbuild/deps/arm64/usr/lib/aarch64-linux-gnu
 endif
 endif
 
+# <sys/sdt.h> (USDT probes) is architecture-neutral, but Debian installs it
+# under the host's multiarch directory, where a cross compiler does not
+# look: a cross build takes a copy of the host's into its build directory.
+ifneq ($(CROSS),)
+SDT_DIR  := $(B)/deps/sdt
+SDT_HOST := $(dir $(shell printf '\043include <sys/sdt.h>\n' | \
+		gcc -xc -M - 2>/dev/null | grep -o '[^ ]*/sys/sdt\.h'))
+SDT_DEP  := $(SDT_DIR)/sys/sdt.h
+LIB_CFLAGS += -idirafter $(SDT_DIR)
+endif
+
 LIB_SRCS := $(sort $(wildcard lib/*.c lib/*/*.c))
 ASM_SRCS := $(sort $(wildcard arch/$(ARCH)/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(ASM_SRCS:%.S=$(B)/obj/%.o)
@@ -95,9 +106,15 @@ lib: $(LIBA) $(LIBSO)
 deps:
 	@scripts/deps.sh build
 
-$(B)/obj/%.o: %.c $(HDRS)
+$(B)/obj/%.o: %.c $(HDRS) | $(SDT_DEP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
+$(SDT_DIR)/sys/sdt.h:
+	@if [ ! -f "$(SDT_HOST)sdt.h" ]; then \
+		echo "no host <sys/sdt.h>: run scripts/deps.sh" >&2; exit 1; fi
+	@mkdir -p $(dir $@)
+	cp $(SDT_HOST)sdt.h $(SDT_HOST)sdt-config.h $(dir $@)
 
 $(B)/obj/%.o: %.S $(HDRS)
 	@mkdir -p $(dir $@)
@@ -124,9 +141,66 @@ $(KSFT_INC)/kselftest_harness.h:
 $(B)/selftests/%: selftests/%.c $(LIBA) $(KSFT_INC)/kselftest_harness.h \
 		$(wildcard selftests/lib/*.h) $(TLIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TLIB_SRCS) \
+	$(CC) $(TEST_CFLAGS) $(TEST_XCFLAGS) -o $@ $< $(TLIB_SRCS) \
 		$(wildcard $(dir $<)$(ARCH)/*.S) \
-		$(TEST_LDFLAGS) $(LIBA) $(LDLIBS) -lm
+		$(TEST_LDFLAGS) $(LIBA) $(TEST_XLIBS) $(LDLIBS) -lm
+
+# The trace suite looks at the runtime's tracing internals (lib/trace.h)
+# and at the source tree and the shared library: the documents and the
+# notes it checks against the probe table.
+TRACE_TESTS := $(filter $(B)/selftests/trace/%,$(TEST_BINS))
+$(TRACE_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) \
+	$(if $(SDT_DIR),-idirafter $(SDT_DIR)) -DGORT_SRCDIR='"$(CURDIR)"' \
+	-DGORT_LIBSO='"$(abspath $(LIBSO))"'
+$(TRACE_TESTS): $(HDRS) $(LIBSO) $(wildcard selftests/trace/*.h) | $(SDT_DEP)
+
+# BPF programs (tools/bpf/*.bpf.c) and their skeletons, as liburing's
+# tests build theirs: clang -target bpf, bpftool gen object (links and
+# strips DWARF), bpftool gen skeleton, against a vmlinux.h dumped from the
+# running kernel's BTF.  Only native builds: there is no libbpf for a
+# cross target here.  Without them selftests/trace/bpf is built to SKIP,
+# saying why.
+BPFTOOL ?= $(firstword $(shell command -v bpftool) $(wildcard /usr/sbin/bpftool))
+CLANG   ?= clang
+BPF_DIR := $(B)/tools/bpf
+ifneq ($(CROSS),)
+BPF_WHY := a cross build: no libbpf for $(ARCH) here
+else ifeq ($(wildcard /sys/kernel/btf/vmlinux),)
+BPF_WHY := no /sys/kernel/btf/vmlinux on the build machine
+else ifeq ($(BPFTOOL),)
+BPF_WHY := no bpftool on the build machine
+else ifeq ($(shell command -v $(CLANG)),)
+BPF_WHY := no clang on the build machine
+else ifeq ($(wildcard /usr/include/bpf/usdt.bpf.h),)
+BPF_WHY := no libbpf-dev on the build machine
+endif
+BPF_TARGET := $(if $(filter arm64,$(ARCH)),arm64,x86)
+
+.PRECIOUS: $(BPF_DIR)/%.bpf.o $(BPF_DIR)/%.tmp.bpf.o
+
+$(BPF_DIR)/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BPF_DIR)/%.tmp.bpf.o: tools/bpf/%.bpf.c $(BPF_DIR)/vmlinux.h \
+		include/uapi/gort_trace.h
+	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_TARGET) \
+		-I$(BPF_DIR) -Iinclude \
+		-I/usr/include/$(shell $(CC) -print-multiarch) -c $< -o $@
+
+$(BPF_DIR)/%.bpf.o: $(BPF_DIR)/%.tmp.bpf.o
+	$(BPFTOOL) gen object $@ $<
+
+$(BPF_DIR)/%.skel.h: $(BPF_DIR)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+ifeq ($(BPF_WHY),)
+$(B)/selftests/trace/bpf: TEST_XCFLAGS += -DGORT_HAVE_BPF -I$(BPF_DIR)
+$(B)/selftests/trace/bpf: TEST_XLIBS += -lbpf -lelf -lz
+$(B)/selftests/trace/bpf: $(BPF_DIR)/gort_count.skel.h
+else
+$(B)/selftests/trace/bpf: TEST_XCFLAGS += -DGORT_NO_BPF='"$(BPF_WHY)"'
+endif
 
 bench-bin: $(BENCH_BIN)
 

@@ -194,9 +194,9 @@ void gort_env_parse(void)
 			bad("GORT_NETPOLL", v, "want \"uring\" or \"epoll\"");
 	}
 	v = getenv("GORT_TRACE");
-	if (v)
-		bad("GORT_TRACE", v,
-		    "execution tracing is not available in this build of gort");
+	if (v && !*v)
+		bad("GORT_TRACE", v, "want the trace file's path");
+	gort_config.trace_path = v;
 }
 
 /* Tightest cgroup v2 cpu.max limit on the way to the root, in CPUs. */

@@ -37,6 +37,7 @@ fi
 
 PKGS="build-essential pkg-config clang llvm clang-format
 liburing-dev libbpf-dev bpftool libelf-dev zlib1g-dev systemtap-sdt-dev
+bpftrace
 linux-source-6.1 xz-utils
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 libclang-rt-14-dev wrk
