@@ -96,9 +96,14 @@ static bool park_commit(struct gort_g *gp, void *arg)
 	return true;
 }
 
-/* Wait until fds is ready for mode: 0 (try again) or -errno. */
-static int wait_ready(struct gort_fd *fds, int mode, struct gort_m *m)
+/*
+ * Wait until fds is ready for mode: 0 (try again) or -errno.  The caller
+ * may loop over several waits, and after a park the goroutine runs on
+ * whichever M took it, so the M is looked up here, never passed in.
+ */
+static int wait_ready(struct gort_fd *fds, int mode)
 {
+	struct gort_m *m = gort_getm();
 	struct gort_pollop op;
 	int res;
 
@@ -161,7 +166,7 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 		if (r != -EINPROGRESS && r != -EAGAIN)
 			return r;
 		for (;;) {
-			w = wait_ready(fds, IO_MODE_WRITE, m);
+			w = wait_ready(fds, IO_MODE_WRITE);
 			if (w == -EAGAIN)
 				continue;	/* deadline moved */
 			if (w)
@@ -184,7 +189,7 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 		}
 		if (r != -EAGAIN)
 			return r;
-		w = wait_ready(fds, mode, m);
+		w = wait_ready(fds, mode);
 		if (w == -EAGAIN)
 			continue;
 		if (w)

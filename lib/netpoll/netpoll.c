@@ -235,9 +235,12 @@ int gort_fd_close(int fd)
 {
 	struct gort_fd *fds = gort_fd_get(fd, false);
 	struct gort_m *m;
+	struct gort_g *self;
 
 	if (fds && READ_ONCE(fds->init)) {
+		/* the goroutine, not its M: it may resume on another M */
 		m = gort_getm();
+		self = m ? m->curg : NULL;
 		gort_lock(&fds->lock);
 		if (!fds->init || fds->closing) {
 			gort_unlock(&fds->lock);
@@ -246,14 +249,14 @@ int gort_fd_close(int fd)
 		fds->closing = true;
 		gort_netpoll.ops->cancel_all(fds, -ECANCELED);
 		while (fds->nops > 0) {
-			if (!m || !m->curg) {
+			if (!self) {
 				/* a foreign thread: the ops end soon */
 				gort_unlock(&fds->lock);
 				sched_yield();
 				gort_lock(&fds->lock);
 				continue;
 			}
-			fds->closer = m->curg;
+			fds->closer = self;
 			gort_gopark(close_park_commit, fds, WR_IO_WAIT);
 			gort_lock(&fds->lock);
 		}

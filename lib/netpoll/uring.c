@@ -363,10 +363,15 @@ static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq)
 	}
 }
 
-/* One request, start to completion; -EAGAIN only from non-blocking fds. */
-static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq,
-			 struct gort_m *m)
+/*
+ * One request, start to completion; -EAGAIN only from non-blocking fds.
+ * uring_io may make several, and after a park the goroutine runs on
+ * whichever M took it (with that M's P and ring), so the M is looked up
+ * here, never passed in.
+ */
+static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 {
+	struct gort_m *m = gort_getm();
 	struct gort_pollop op;
 	struct gort_uring *r;
 	struct io_uring_sqe *sqe;
@@ -430,7 +435,7 @@ static ssize_t uring_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 	ssize_t r;
 
 	for (;;) {
-		r = uring_one(fds, rq, m);
+		r = uring_one(fds, rq);
 		if (r == -EINTR)
 			continue;
 		if (r != -EAGAIN || rq->op == IO_POLL_IN ||
@@ -442,7 +447,7 @@ static ssize_t uring_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 			.fd = rq->fd,
 		};
 
-		r = uring_one(fds, &prq, m);
+		r = uring_one(fds, &prq);
 		if (r < 0)
 			return r;
 	}
