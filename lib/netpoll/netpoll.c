@@ -185,13 +185,7 @@ struct gort_fd *gort_fd_get(int fd, bool create)
 		       sizeof(*fds) - sizeof(fds->lock));
 		fds->gen = gen + 1;
 		fds->fd = fd;
-		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
-			int type = 0;
-			socklen_t tl = sizeof(type);
-
-			if (!getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl))
-				fds->is_stream_sock = type == SOCK_STREAM;
-		}
+		fds->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 		if (gort_netpoll.ops->fd_init(fds) == 0)
 			WRITE_ONCE(fds->init, true);
 		else
@@ -337,8 +331,12 @@ ssize_t gort_io_syscall(const struct gort_ioreq *rq, int extra_flags)
 		r = recv(rq->fd, rq->buf, rq->len, rq->flags | extra_flags);
 		break;
 	case IO_SEND:
-		r = send(rq->fd, rq->buf, rq->len,
-			 rq->flags | extra_flags | MSG_NOSIGNAL);
+		if (rq->iovcnt)
+			r = sendmsg(rq->fd, &rq->msg,
+				    rq->flags | extra_flags | MSG_NOSIGNAL);
+		else
+			r = send(rq->fd, rq->buf, rq->len,
+				 rq->flags | extra_flags | MSG_NOSIGNAL);
 		break;
 	case IO_ACCEPT:
 		r = accept4(rq->fd, rq->buf, rq->addrlen,
@@ -400,19 +398,50 @@ static ssize_t io_blocking(const struct gort_ioreq *rq, int64_t deadline)
 	}
 }
 
+/*
+ * A write to a socket as a send (sendmsg for vectors) with MSG_NOSIGNAL:
+ * write(2) on a connection the peer reset or that was shut down raises
+ * SIGPIPE, which kills a C program by default.  Go ignores that SIGPIPE
+ * and returns EPIPE; so does gort, without touching the process's
+ * signal dispositions.  srq holds the rewritten request.
+ */
+static const struct gort_ioreq *write_as_send(const struct gort_ioreq *rq,
+					      struct gort_ioreq *srq)
+{
+	*srq = *rq;
+	srq->op = IO_SEND;
+	srq->flags = 0;
+	if (rq->iovcnt) {
+		memset(&srq->msg, 0, sizeof(srq->msg));
+		srq->msg.msg_iov = (struct iovec *)rq->iov;
+		srq->msg.msg_iovlen = (size_t)rq->iovcnt;
+	}
+	return srq;
+}
+
 ssize_t gort_io(const struct gort_ioreq *rq)
 {
 	struct gort_m *m = gort_rt_enter();
+	struct gort_ioreq srq;
 	struct gort_fd *fds;
 	ssize_t r;
 
 	if (!m || !m->curg || !gort_netpoll.ops) {
 		int64_t dl = 0;
+		struct stat st;
+		bool sock;
 
 		gort_rt_exit();
 		fds = gort_netpoll.ops ? gort_fd_get(rq->fd, false) : NULL;
-		if (fds && READ_ONCE(fds->init))
+		if (fds && READ_ONCE(fds->init)) {
 			dl = READ_ONCE(fds->deadline[gort_io_mode(rq->op)]);
+			sock = fds->is_sock;
+		} else {
+			sock = rq->op == IO_WRITE && fstat(rq->fd, &st) == 0 &&
+			       S_ISSOCK(st.st_mode);
+		}
+		if (rq->op == IO_WRITE && sock)
+			rq = write_as_send(rq, &srq);
 		return io_blocking(rq, dl);
 	}
 	fds = gort_fd_get(rq->fd, true);
@@ -420,6 +449,8 @@ ssize_t gort_io(const struct gort_ioreq *rq)
 		gort_rt_exit();
 		return fcntl(rq->fd, F_GETFD) < 0 ? -EBADF : -ENOMEM;
 	}
+	if (rq->op == IO_WRITE && fds->is_sock)
+		rq = write_as_send(rq, &srq);
 	r = gort_netpoll.ops->io(fds, rq, m);
 	gort_rt_exit();
 	return r;

@@ -65,6 +65,7 @@ struct gort_ioreq {
 	off_t off;			/* pread/pwrite */
 	int flags;			/* recv/send/accept4 flags */
 	socklen_t *addrlen;		/* accept */
+	struct msghdr msg;		/* IO_SEND of iov (gort_io fills it) */
 };
 
 struct gort_fd;
@@ -97,7 +98,7 @@ struct gort_fd {
 	bool init;			/* set up for this descriptor */
 	bool closing;			/* gort_close has begun */
 	bool nopoll;			/* not pollable (regular file, epoll) */
-	bool is_stream_sock;		/* send/recv, not read/write */
+	bool is_sock;			/* writes go out as send/sendmsg */
 	int64_t deadline[2];		/* read, write; 0 none */
 	struct gort_pollop *ops;	/* waiting ops */
 	int nops;			/* length of ops */

@@ -343,8 +343,12 @@ static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq)
 		io_uring_prep_recv(sqe, rq->fd, rq->buf, rq->len, rq->flags);
 		break;
 	case IO_SEND:
-		io_uring_prep_send(sqe, rq->fd, rq->buf, rq->len,
-				   rq->flags | MSG_NOSIGNAL);
+		if (rq->iovcnt)
+			io_uring_prep_sendmsg(sqe, rq->fd, &rq->msg,
+					      rq->flags | MSG_NOSIGNAL);
+		else
+			io_uring_prep_send(sqe, rq->fd, rq->buf, rq->len,
+					   rq->flags | MSG_NOSIGNAL);
 		break;
 	case IO_ACCEPT:
 		io_uring_prep_accept(sqe, rq->fd, rq->buf, rq->addrlen,
