@@ -372,14 +372,33 @@ GORT_API ssize_t gort_read(int fd, void *buf, size_t len)
 	return gort_io(&rq);
 }
 
+/*
+ * MSG_WAITALL waits for len bytes (less only at EOF or an error, as
+ * recv(2) does).  The kernel does the waiting for a blocking socket and
+ * for io_uring, but a non-blocking recv returns what is there, so the
+ * epoll poller's requests are repeated here until all of it came.
+ */
 GORT_API ssize_t gort_recv(int fd, void *buf, size_t len, int flags)
 {
 	struct gort_ioreq rq = { .op = IO_RECV, .fd = fd, .buf = buf,
 				 .len = len, .flags = flags };
+	size_t done = 0;
+	ssize_t r;
 
 	if (len > INT_MAX)
-		rq.len = INT_MAX;
-	return gort_io(&rq);
+		rq.len = len = INT_MAX;
+	if (!(flags & MSG_WAITALL) || (flags & (MSG_PEEK | MSG_DONTWAIT)))
+		return gort_io(&rq);
+	for (;;) {
+		r = gort_io(&rq);
+		if (r <= 0)
+			return done ? (ssize_t)done : r;
+		done += (size_t)r;
+		if (done >= len)
+			return (ssize_t)done;
+		rq.buf = (char *)buf + done;
+		rq.len = len - done;
+	}
 }
 
 GORT_API ssize_t gort_send(int fd, const void *buf, size_t len, int flags)

@@ -187,7 +187,7 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 			if (r == -EINTR)
 				continue;
 		}
-		if (r != -EAGAIN)
+		if (r != -EAGAIN || gort_io_nowait(rq))
 			return r;
 		w = wait_ready(fds, mode);
 		if (w == -EAGAIN)

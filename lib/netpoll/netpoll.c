@@ -387,7 +387,8 @@ static ssize_t io_blocking(const struct gort_ioreq *rq, int64_t deadline)
 		r = gort_io_syscall(rq, 0);
 		if (r == -EINTR)
 			continue;
-		if (r == -EAGAIN && (deadline || rq->op != IO_CONNECT)) {
+		if (r == -EAGAIN && !gort_io_nowait(rq) &&
+		    (deadline || rq->op != IO_CONNECT)) {
 			struct pollfd p2 = pfd;
 
 			if (!deadline)

@@ -154,6 +154,12 @@ void gort_fd_op_done(struct gort_fd *fds, struct gort_pollop *op)
 /* the blocking poll of an idle M: ready what completed; false if none */
 bool gort_netpoll_block(int64_t ns) GORT_INTERNAL;
 void gort_netpoll_break(void) GORT_INTERNAL;
+/* recv/send with MSG_DONTWAIT: -EAGAIN is the answer, not a reason to wait */
+static inline bool gort_io_nowait(const struct gort_ioreq *rq)
+{
+	return (rq->op == IO_RECV || rq->op == IO_SEND) &&
+	       (rq->flags & MSG_DONTWAIT);
+}
 /* Does a goroutine wait for I/O? */
 static inline bool gort_netpoll_waiting(void)
 {

@@ -443,7 +443,7 @@ static ssize_t uring_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 		if (r == -EINTR)
 			continue;
 		if (r != -EAGAIN || rq->op == IO_POLL_IN ||
-		    rq->op == IO_POLL_OUT)
+		    rq->op == IO_POLL_OUT || gort_io_nowait(rq))
 			return r;
 		/* a non-blocking descriptor: wait for readiness, retry */
 		struct gort_ioreq prq = {
