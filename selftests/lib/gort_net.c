@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <linux/io_uring.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,14 +138,32 @@ int gt_port_of(int fd)
 	return -EAFNOSUPPORT;
 }
 
-int gt_tcp_pair(int *client, int *server)
+static int set_bufs(int fd, int size)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)))
+		return -errno;
+	return 0;
+}
+
+int gt_tcp_pair_small(int *client, int *server, int bufsize)
 {
 	char addr[64];
-	int lfd, c, s, port;
+	int lfd, c, s, port, err = 0, mss = 1024;
 
 	lfd = gort_listen("tcp4", "127.0.0.1:0", 0);
 	if (lfd < 0)
 		return lfd;
+	/* accepted sockets inherit these; the MSS is the one the SYN-ACK
+	 * announces, so it bounds the client's segments */
+	if (bufsize > 0 &&
+	    (set_bufs(lfd, bufsize) ||
+	     setsockopt(lfd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss))))
+		err = -errno;
+	if (err) {
+		gort_close(lfd);
+		return err;
+	}
 	port = gt_port_of(lfd);
 	if (port < 0) {
 		gort_close(lfd);
@@ -162,9 +181,22 @@ int gt_tcp_pair(int *client, int *server)
 		gort_close(c);
 		return s;
 	}
+	if (bufsize > 0) {
+		err = set_bufs(c, bufsize);
+		if (err) {
+			gort_close(c);
+			gort_close(s);
+			return err;
+		}
+	}
 	*client = c;
 	*server = s;
 	return 0;
+}
+
+int gt_tcp_pair(int *client, int *server)
+{
+	return gt_tcp_pair_small(client, server, 0);
 }
 
 ssize_t gt_read_full(int fd, void *buf, size_t len)

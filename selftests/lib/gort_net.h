@@ -101,6 +101,14 @@ int gt_port_of(int fd);
  * dialed end, *server the accepted one.  0 or -errno.
  */
 int gt_tcp_pair(int *client, int *server);
+/*
+ * The same with SO_SNDBUF and SO_RCVBUF of bufsize on both ends, so that
+ * little is in flight and writes block soon.  The client's segments are
+ * limited to 1 KiB (TCP_MAXSEG on the listener): loopback's 64 KiB MSS
+ * does not fit in such buffers, and the receiver would drop segments and
+ * leave the sender in zero-window probes that back off for minutes.
+ */
+int gt_tcp_pair_small(int *client, int *server, int bufsize);
 /* gort_read until len bytes, EOF or an error: bytes read, or -errno. */
 ssize_t gt_read_full(int fd, void *buf, size_t len);
 
