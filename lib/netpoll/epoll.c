@@ -145,9 +145,17 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 			struct gort_m *m)
 {
 	int mode = gort_io_mode(rq->op);
+	int64_t dl = READ_ONCE(fds->deadline[mode]);
 	ssize_t r;
 	int w;
 
+	/*
+	 * A passed deadline fails the operation before it is tried, even if
+	 * it could proceed, as in Go and as under io_uring: otherwise a
+	 * reader with data always waiting would never see its deadline.
+	 */
+	if (dl && dl <= gort_nanotime_internal())
+		return -ETIMEDOUT;
 	if (fds->nopoll) {
 		if (rq->op == IO_POLL_IN || rq->op == IO_POLL_OUT)
 			return 0;	/* always ready, as poll(2) says */
