@@ -57,6 +57,25 @@ static int parse_network(const char *network, enum net_kind *kind)
 	return 0;
 }
 
+/*
+ * A port is a decimal number from 0 to 65535.  getaddrinfo would take
+ * " 80" and "+80", turn 65536 into port 0 (a random port for listen) and
+ * answer a name ("http") with EAI_NONAME, which reads as "no such host";
+ * Go's net package calls each of these an invalid port.
+ */
+static int check_port(const char *port)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	for (p = port; *p; p++) {
+		if (*p < '0' || *p > '9' || p - port >= 5)
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	return p == port || v > 65535 ? -EINVAL : 0;
+}
+
 /* Split "host:port" / "[host]:port"; host may come back empty. */
 static int split_host_port(const char *address, char *host, size_t hostsz,
 			   char *port, size_t portsz)
@@ -86,7 +105,7 @@ static int split_host_port(const char *address, char *host, size_t hostsz,
 	memcpy(host, hs, (size_t)(he - hs));
 	host[he - hs] = '\0';
 	strcpy(port, colon + 1);
-	return 0;
+	return check_port(port);
 }
 
 static int family_of(enum net_kind kind)
