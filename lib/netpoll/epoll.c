@@ -181,8 +181,24 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 				return w;
 			if (getsockopt(rq->fd, SOL_SOCKET, SO_ERROR, &err, &el))
 				return -errno;
-			if (err == 0)
-				return 0;
+			if (err == 0) {
+				struct sockaddr_storage peer;
+				socklen_t pl = sizeof(peer);
+
+				/*
+				 * The wake-up can be stale: registering an
+				 * unconnected socket reports it writable, and
+				 * that edge may be the one remembered.  Only
+				 * a peer address means connected (Go checks
+				 * the same way).
+				 */
+				if (!getpeername(rq->fd,
+						 (struct sockaddr *)&peer, &pl))
+					return 0;
+				if (errno != ENOTCONN)
+					return -errno;
+				continue;
+			}
 			if (err != EINPROGRESS && err != EALREADY)
 				return -err;
 		}
