@@ -185,7 +185,11 @@ struct gort_fd *gort_fd_get(int fd, bool create)
 		       sizeof(*fds) - sizeof(fds->lock));
 		fds->gen = gen + 1;
 		fds->fd = fd;
-		fds->is_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+		if (fstat(fd, &st) == 0) {
+			fds->is_sock = S_ISSOCK(st.st_mode);
+			fds->no_pos = S_ISSOCK(st.st_mode) ||
+				      S_ISFIFO(st.st_mode);
+		}
 		if (gort_netpoll.ops->fd_init(fds) == 0)
 			WRITE_ONCE(fds->init, true);
 		else
@@ -452,6 +456,14 @@ ssize_t gort_io(const struct gort_ioreq *rq)
 	}
 	if (rq->op == IO_WRITE && fds->is_sock)
 		rq = write_as_send(rq, &srq);
+	/*
+	 * io_uring ignores the offset of a stream (a pipe read at an offset
+	 * just reads, and may wait forever); pread(2) says ESPIPE.
+	 */
+	if ((rq->op == IO_PREAD || rq->op == IO_PWRITE) && fds->no_pos) {
+		gort_rt_exit();
+		return -ESPIPE;
+	}
 	r = gort_netpoll.ops->io(fds, rq, m);
 	gort_rt_exit();
 	return r;

@@ -99,6 +99,7 @@ struct gort_fd {
 	bool closing;			/* gort_close has begun */
 	bool nopoll;			/* not pollable (regular file, epoll) */
 	bool is_sock;			/* writes go out as send/sendmsg */
+	bool no_pos;			/* pipe or socket: no pread/pwrite */
 	int64_t deadline[2];		/* read, write; 0 none */
 	struct gort_pollop *ops;	/* waiting ops */
 	int nops;			/* length of ops */
