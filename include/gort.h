@@ -268,6 +268,10 @@ GORT_API ssize_t gort_write(int fd, const void *buf, size_t len);
 GORT_API ssize_t gort_readv(int fd, const struct iovec *iov, int iovcnt);
 /* All of the vectors, or -errno, as gort_write. */
 GORT_API ssize_t gort_writev(int fd, const struct iovec *iov, int iovcnt);
+/* flags as for recv(2)/send(2): MSG_DONTWAIT returns -EAGAIN instead of
+ * waiting, MSG_WAITALL waits for all len bytes (less only at EOF or an
+ * error), MSG_PEEK leaves the data for the next read.  gort_send, unlike
+ * gort_write, may send less than len. */
 GORT_API ssize_t gort_recv(int fd, void *buf, size_t len, int flags);
 GORT_API ssize_t gort_send(int fd, const void *buf, size_t len, int flags);
 GORT_API ssize_t gort_pread(int fd, void *buf, size_t len, off_t off);

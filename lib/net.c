@@ -57,6 +57,25 @@ static int parse_network(const char *network, enum net_kind *kind)
 	return 0;
 }
 
+/*
+ * A port is a decimal number from 0 to 65535.  getaddrinfo would take
+ * " 80" and "+80", turn 65536 into port 0 (a random port for listen) and
+ * answer a name ("http") with EAI_NONAME, which reads as "no such host";
+ * Go's net package calls each of these an invalid port.
+ */
+static int check_port(const char *port)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	for (p = port; *p; p++) {
+		if (*p < '0' || *p > '9' || p - port >= 5)
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	return p == port || v > 65535 ? -EINVAL : 0;
+}
+
 /* Split "host:port" / "[host]:port"; host may come back empty. */
 static int split_host_port(const char *address, char *host, size_t hostsz,
 			   char *port, size_t portsz)
@@ -86,7 +105,7 @@ static int split_host_port(const char *address, char *host, size_t hostsz,
 	memcpy(host, hs, (size_t)(he - hs));
 	host[he - hs] = '\0';
 	strcpy(port, colon + 1);
-	return 0;
+	return check_port(port);
 }
 
 static int family_of(enum net_kind kind)
@@ -372,14 +391,33 @@ GORT_API ssize_t gort_read(int fd, void *buf, size_t len)
 	return gort_io(&rq);
 }
 
+/*
+ * MSG_WAITALL waits for len bytes (less only at EOF or an error, as
+ * recv(2) does).  The kernel does the waiting for a blocking socket and
+ * for io_uring, but a non-blocking recv returns what is there, so the
+ * epoll poller's requests are repeated here until all of it came.
+ */
 GORT_API ssize_t gort_recv(int fd, void *buf, size_t len, int flags)
 {
 	struct gort_ioreq rq = { .op = IO_RECV, .fd = fd, .buf = buf,
 				 .len = len, .flags = flags };
+	size_t done = 0;
+	ssize_t r;
 
 	if (len > INT_MAX)
-		rq.len = INT_MAX;
-	return gort_io(&rq);
+		rq.len = len = INT_MAX;
+	if (!(flags & MSG_WAITALL) || (flags & (MSG_PEEK | MSG_DONTWAIT)))
+		return gort_io(&rq);
+	for (;;) {
+		r = gort_io(&rq);
+		if (r <= 0)
+			return done ? (ssize_t)done : r;
+		done += (size_t)r;
+		if (done >= len)
+			return (ssize_t)done;
+		rq.buf = (char *)buf + done;
+		rq.len = len - done;
+	}
 }
 
 GORT_API ssize_t gort_send(int fd, const void *buf, size_t len, int flags)

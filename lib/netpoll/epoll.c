@@ -96,8 +96,12 @@ static bool park_commit(struct gort_g *gp, void *arg)
 	return true;
 }
 
-/* Wait until fds is ready for mode: 0 (try again) or -errno. */
-static int wait_ready(struct gort_fd *fds, int mode, struct gort_m *m)
+/*
+ * Wait until fds is ready for mode: 0 (try again) or -errno.  The caller
+ * may loop over several waits, and after a park the goroutine runs on
+ * whichever M took it, so the M is looked up here, never passed in.
+ */
+static int wait_ready(struct gort_fd *fds, int mode)
 {
 	struct gort_pollop op;
 	int res;
@@ -140,9 +144,17 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 			struct gort_m *m)
 {
 	int mode = gort_io_mode(rq->op);
+	int64_t dl = READ_ONCE(fds->deadline[mode]);
 	ssize_t r;
 	int w;
 
+	/*
+	 * A passed deadline fails the operation before it is tried, even if
+	 * it could proceed, as in Go and as under io_uring: otherwise a
+	 * reader with data always waiting would never see its deadline.
+	 */
+	if (dl && dl <= gort_nanotime_internal())
+		return -ETIMEDOUT;
 	if (fds->nopoll) {
 		if (rq->op == IO_POLL_IN || rq->op == IO_POLL_OUT)
 			return 0;	/* always ready, as poll(2) says */
@@ -161,15 +173,31 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 		if (r != -EINPROGRESS && r != -EAGAIN)
 			return r;
 		for (;;) {
-			w = wait_ready(fds, IO_MODE_WRITE, m);
+			w = wait_ready(fds, IO_MODE_WRITE);
 			if (w == -EAGAIN)
 				continue;	/* deadline moved */
 			if (w)
 				return w;
 			if (getsockopt(rq->fd, SOL_SOCKET, SO_ERROR, &err, &el))
 				return -errno;
-			if (err == 0)
-				return 0;
+			if (err == 0) {
+				struct sockaddr_storage peer;
+				socklen_t pl = sizeof(peer);
+
+				/*
+				 * The wake-up can be stale: registering an
+				 * unconnected socket reports it writable, and
+				 * that edge may be the one remembered.  Only
+				 * a peer address means connected (Go checks
+				 * the same way).
+				 */
+				if (!getpeername(rq->fd,
+						 (struct sockaddr *)&peer, &pl))
+					return 0;
+				if (errno != ENOTCONN)
+					return -errno;
+				continue;
+			}
 			if (err != EINPROGRESS && err != EALREADY)
 				return -err;
 		}
@@ -182,9 +210,9 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 			if (r == -EINTR)
 				continue;
 		}
-		if (r != -EAGAIN)
+		if (r != -EAGAIN || gort_io_nowait(rq))
 			return r;
-		w = wait_ready(fds, mode, m);
+		w = wait_ready(fds, mode);
 		if (w == -EAGAIN)
 			continue;
 		if (w)

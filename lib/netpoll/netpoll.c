@@ -185,7 +185,12 @@ struct gort_fd *gort_fd_get(int fd, bool create)
 		       sizeof(*fds) - sizeof(fds->lock));
 		fds->gen = gen + 1;
 		fds->fd = fd;
-		if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		if (fstat(fd, &st) == 0) {
+			fds->is_sock = S_ISSOCK(st.st_mode);
+			fds->no_pos = S_ISSOCK(st.st_mode) ||
+				      S_ISFIFO(st.st_mode);
+		}
+		if (fds->is_sock) {
 			int type = 0;
 			socklen_t tl = sizeof(type);
 
@@ -235,9 +240,12 @@ int gort_fd_close(int fd)
 {
 	struct gort_fd *fds = gort_fd_get(fd, false);
 	struct gort_m *m;
+	struct gort_g *self;
 
 	if (fds && READ_ONCE(fds->init)) {
+		/* the goroutine, not its M: it may resume on another M */
 		m = gort_rt_enter();
+		self = m ? m->curg : NULL;
 		gort_lock(&fds->lock);
 		if (!fds->init || fds->closing) {
 			gort_unlock(&fds->lock);
@@ -247,15 +255,14 @@ int gort_fd_close(int fd)
 		fds->closing = true;
 		gort_netpoll.ops->cancel_all(fds, -ECANCELED);
 		while (fds->nops > 0) {
-			m = gort_getm();	/* may change at every park */
-			if (!m || !m->curg) {
+			if (!self) {
 				/* a foreign thread: the ops end soon */
 				gort_unlock(&fds->lock);
 				sched_yield();
 				gort_lock(&fds->lock);
 				continue;
 			}
-			fds->closer = m->curg;
+			fds->closer = self;
 			gort_gopark(close_park_commit, fds, WR_IO_WAIT);
 			gort_lock(&fds->lock);
 		}
@@ -337,8 +344,12 @@ ssize_t gort_io_syscall(const struct gort_ioreq *rq, int extra_flags)
 		r = recv(rq->fd, rq->buf, rq->len, rq->flags | extra_flags);
 		break;
 	case IO_SEND:
-		r = send(rq->fd, rq->buf, rq->len,
-			 rq->flags | extra_flags | MSG_NOSIGNAL);
+		if (rq->iovcnt)
+			r = sendmsg(rq->fd, &rq->msg,
+				    rq->flags | extra_flags | MSG_NOSIGNAL);
+		else
+			r = send(rq->fd, rq->buf, rq->len,
+				 rq->flags | extra_flags | MSG_NOSIGNAL);
 		break;
 	case IO_ACCEPT:
 		r = accept4(rq->fd, rq->buf, rq->addrlen,
@@ -389,7 +400,8 @@ static ssize_t io_blocking(const struct gort_ioreq *rq, int64_t deadline)
 		r = gort_io_syscall(rq, 0);
 		if (r == -EINTR)
 			continue;
-		if (r == -EAGAIN && (deadline || rq->op != IO_CONNECT)) {
+		if (r == -EAGAIN && !gort_io_nowait(rq) &&
+		    (deadline || rq->op != IO_CONNECT)) {
 			struct pollfd p2 = pfd;
 
 			if (!deadline)
@@ -400,25 +412,75 @@ static ssize_t io_blocking(const struct gort_ioreq *rq, int64_t deadline)
 	}
 }
 
+/*
+ * A write to a socket as a send (sendmsg for vectors) with MSG_NOSIGNAL:
+ * write(2) on a connection the peer reset or that was shut down raises
+ * SIGPIPE, which kills a C program by default.  Go ignores that SIGPIPE
+ * and returns EPIPE; so does gort, without touching the process's
+ * signal dispositions.  srq holds the rewritten request.
+ */
+static const struct gort_ioreq *write_as_send(const struct gort_ioreq *rq,
+					      struct gort_ioreq *srq)
+{
+	*srq = *rq;
+	srq->op = IO_SEND;
+	srq->flags = 0;
+	if (rq->iovcnt) {
+		memset(&srq->msg, 0, sizeof(srq->msg));
+		srq->msg.msg_iov = (struct iovec *)rq->iov;
+		srq->msg.msg_iovlen = (size_t)rq->iovcnt;
+	}
+	return srq;
+}
+
 ssize_t gort_io(const struct gort_ioreq *rq)
 {
-	struct gort_m *m = gort_rt_enter();
+	struct gort_ioreq srq;
 	struct gort_fd *fds;
+	struct gort_m *m;
 	ssize_t r;
 
+	/*
+	 * Go's Read and Write of nothing return 0 at once; recv(2) of 0
+	 * bytes would instead wait for data to arrive on a stream socket.
+	 */
+	if (rq->len == 0 && rq->iovcnt == 0 &&
+	    (rq->op == IO_READ || rq->op == IO_WRITE || rq->op == IO_RECV ||
+	     rq->op == IO_SEND || rq->op == IO_PREAD || rq->op == IO_PWRITE))
+		return fcntl(rq->fd, F_GETFD) < 0 ? -EBADF : 0;
+	m = gort_rt_enter();
 	if (!m || !m->curg || !gort_netpoll.ops) {
 		int64_t dl = 0;
+		struct stat st;
+		bool sock;
 
 		gort_rt_exit();
 		fds = gort_netpoll.ops ? gort_fd_get(rq->fd, false) : NULL;
-		if (fds && READ_ONCE(fds->init))
+		if (fds && READ_ONCE(fds->init)) {
 			dl = READ_ONCE(fds->deadline[gort_io_mode(rq->op)]);
+			sock = fds->is_sock;
+		} else {
+			sock = rq->op == IO_WRITE && fstat(rq->fd, &st) == 0 &&
+			       S_ISSOCK(st.st_mode);
+		}
+		if (rq->op == IO_WRITE && sock)
+			rq = write_as_send(rq, &srq);
 		return io_blocking(rq, dl);
 	}
 	fds = gort_fd_get(rq->fd, true);
 	if (!fds) {
 		gort_rt_exit();
 		return fcntl(rq->fd, F_GETFD) < 0 ? -EBADF : -ENOMEM;
+	}
+	if (rq->op == IO_WRITE && fds->is_sock)
+		rq = write_as_send(rq, &srq);
+	/*
+	 * io_uring ignores the offset of a stream (a pipe read at an offset
+	 * just reads, and may wait forever); pread(2) says ESPIPE.
+	 */
+	if ((rq->op == IO_PREAD || rq->op == IO_PWRITE) && fds->no_pos) {
+		gort_rt_exit();
+		return -ESPIPE;
 	}
 	r = gort_netpoll.ops->io(fds, rq, m);
 	gort_rt_exit();

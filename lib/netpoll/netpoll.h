@@ -65,6 +65,7 @@ struct gort_ioreq {
 	off_t off;			/* pread/pwrite */
 	int flags;			/* recv/send/accept4 flags */
 	socklen_t *addrlen;		/* accept */
+	struct msghdr msg;		/* IO_SEND of iov (gort_io fills it) */
 };
 
 struct gort_fd;
@@ -97,7 +98,9 @@ struct gort_fd {
 	bool init;			/* set up for this descriptor */
 	bool closing;			/* gort_close has begun */
 	bool nopoll;			/* not pollable (regular file, epoll) */
-	bool is_stream_sock;		/* send/recv, not read/write */
+	bool is_sock;			/* writes go out as send/sendmsg */
+	bool is_stream_sock;		/* reads go out as recv (io_uring) */
+	bool no_pos;			/* pipe or socket: no pread/pwrite */
 	bool poll_first;		/* its last op was a write */
 	int64_t deadline[2];		/* read, write; 0 none */
 	struct gort_pollop *ops;	/* waiting ops */
@@ -155,6 +158,12 @@ void gort_fd_op_done(struct gort_fd *fds, struct gort_pollop *op)
 /* the blocking poll of an idle M: ready what completed; false if none */
 bool gort_netpoll_block(int64_t ns) GORT_INTERNAL;
 void gort_netpoll_break(void) GORT_INTERNAL;
+/* recv/send with MSG_DONTWAIT: -EAGAIN is the answer, not a reason to wait */
+static inline bool gort_io_nowait(const struct gort_ioreq *rq)
+{
+	return (rq->op == IO_RECV || rq->op == IO_SEND) &&
+	       (rq->flags & MSG_DONTWAIT);
+}
 /* Does a goroutine wait for I/O? */
 static inline bool gort_netpoll_waiting(void)
 {

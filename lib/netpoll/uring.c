@@ -391,8 +391,12 @@ static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq,
 		io_uring_prep_recv(sqe, rq->fd, rq->buf, rq->len, rq->flags);
 		break;
 	case IO_SEND:
-		io_uring_prep_send(sqe, rq->fd, rq->buf, rq->len,
-				   rq->flags | MSG_NOSIGNAL);
+		if (rq->iovcnt)
+			io_uring_prep_sendmsg(sqe, rq->fd, &rq->msg,
+					      rq->flags | MSG_NOSIGNAL);
+		else
+			io_uring_prep_send(sqe, rq->fd, rq->buf, rq->len,
+					   rq->flags | MSG_NOSIGNAL);
 		break;
 	case IO_ACCEPT:
 		io_uring_prep_accept(sqe, rq->fd, rq->buf, rq->addrlen,
@@ -411,18 +415,21 @@ static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq,
 	}
 }
 
-/* One request, start to completion; -EAGAIN only from non-blocking fds. */
-static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq,
-			 struct gort_m *m)
+/*
+ * One request, start to completion; -EAGAIN only from non-blocking fds.
+ * uring_io may make several, and after a park the goroutine runs on
+ * whichever M took it (with that M's P and ring), so the M is looked up
+ * here, never passed in.
+ */
+static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 {
+	struct gort_m *m = gort_getm();
 	struct gort_pollop op;
 	struct gort_uring *r;
 	struct io_uring_sqe *sqe;
 	int mode = gort_io_mode(rq->op);
 	ssize_t res;
 
-	/* a goroutine may resume on another M after each park */
-	m = gort_getm();
 	memset(&op, 0, sizeof(op));
 	op.gp = m->curg;
 	op.fds = fds;
@@ -491,11 +498,11 @@ static ssize_t uring_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 	ssize_t r;
 
 	for (;;) {
-		r = uring_one(fds, rq, m);
+		r = uring_one(fds, rq);
 		if (r == -EINTR)
 			continue;
 		if (r != -EAGAIN || rq->op == IO_POLL_IN ||
-		    rq->op == IO_POLL_OUT)
+		    rq->op == IO_POLL_OUT || gort_io_nowait(rq))
 			return r;
 		/* a non-blocking descriptor: wait for readiness, retry */
 		struct gort_ioreq prq = {
@@ -503,7 +510,7 @@ static ssize_t uring_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 			.fd = rq->fd,
 		};
 
-		r = uring_one(fds, &prq, m);
+		r = uring_one(fds, &prq);
 		if (r < 0)
 			return r;
 	}

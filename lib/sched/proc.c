@@ -875,8 +875,16 @@ static bool netpoll_block(struct gort_m *m)
 	list = m->readyq;
 	m->readyq = m->readyq_tail = NULL;
 
+	/*
+	 * Take a P even when nothing completed while goroutines still wait
+	 * for I/O (an edge nobody waited for, a cancel's completion, a ring
+	 * another M reaped first): with it this M goes round findrunnable
+	 * and blocks in the poller again, as Go's does.  Stopping instead
+	 * would leave nobody in the poller, and if every other M is idle,
+	 * checkdead calls that a deadlock.
+	 */
 	gort_lock(&sched.lock);
-	p = list || next ? pidleget() : NULL;
+	p = list || next || gort_netpoll_waiting() ? pidleget() : NULL;
 	if (!p && list) {
 		while ((gp = list)) {
 			list = gp->schedlink;
