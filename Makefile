@@ -299,9 +299,9 @@ check: deps
 	 selftests/run_tests --tally $(TALLY) --label asan --sanitizer \
 		$(TEST_BINS:$(B)/%=build/asan/%)
 	@TSAN_OPTIONS=halt_on_error=0 \
-	 selftests/run_tests --tally $(TALLY) --label tsan --sanitizer \
+	 GORT_TEST_SCALE=0.1 selftests/run_tests --tally $(TALLY) --label tsan --sanitizer \
 		--timeout-scale 2 $(TEST_BINS:$(B)/%=build/tsan/%)
-	@selftests/run_tests --tally $(TALLY) --label arm64 \
+	@GORT_TEST_SCALE=0.1 selftests/run_tests --tally $(TALLY) --label arm64 \
 		--wrapper qemu-aarch64-static --timeout-scale 4 \
 		$(TEST_BINS:$(B)/%=build/arm64/%)
 	@selftests/run_tests --tally $(TALLY) --label kmod --timeout 200 \

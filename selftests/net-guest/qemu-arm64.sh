@@ -21,7 +21,7 @@
 #
 # Environment:
 #   GUEST_SUITES      suites to run (directories of build/arm64/selftests)
-#   GORT_TEST_SCALE   passed to the guest's programs (default 0.1): the
+#   GORT_TEST_SCALE   passed to the guest's programs (default 0.01): the
 #                     factor by which a test scales its heavy loops down,
 #                     see selftests/lib/gort_test.h
 #   TIMEOUT           seconds before QEMU is killed (default 180); the
@@ -61,7 +61,9 @@ done
 qg_env GUEST_SUITES "$suites"
 qg_env GUEST_DEADLINE "$((timeout_s - 15))"
 qg_env PROG_TIMEOUT "${PROG_TIMEOUT:-90}"
-qg_env GORT_TEST_SCALE "${GORT_TEST_SCALE:-0.1}"
+qg_env GORT_TEST_SCALE "${GORT_TEST_SCALE:-0.01}"
 qg_env GORT_NETPOLL uring
+# the epoll variants run on the host and under qemu-user; here, io_uring
+qg_env GT_NET_VARIANT uring
 qg_init "$qg_root/selftests/net-guest/guest/init.sh"
 qg_boot "$timeout_s" "${MEM:-2G}"

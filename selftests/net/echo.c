@@ -382,9 +382,10 @@ TEST_F_TIMEOUT(net, echo_10k_conns_1mib, 600)
 	pid_t pid;
 
 	GT_NET_BEGIN();
-	nconn = GT_SANITIZER ? NCONN_SAN : NCONN_FULL;
-	if (GT_SANITIZER)
-		printf("# sanitizer build: %d connections instead of %d\n",
+	nconn = (int)gt_scaled(GT_SANITIZER ? NCONN_SAN : NCONN_FULL);
+	if (nconn != NCONN_FULL)
+		printf("# %s: %d connections instead of %d\n",
+		       GT_SANITIZER ? "sanitizer build" : "GORT_TEST_SCALE",
 		       nconn, NCONN_FULL);
 	fflush(stdout);
 	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &rl));
