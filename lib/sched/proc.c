@@ -1628,6 +1628,13 @@ GORT_API void gort_yield(void)
 		gort_rt_exit();
 		return;
 	}
+	/*
+	 * Due timers first, as Go's Gosched does by going through the
+	 * scheduler: with nothing else runnable no switch happens below, and
+	 * a goroutine that yields in a loop would keep its P's timers (sleeps,
+	 * deadlines) from firing until sysmon preempted it.
+	 */
+	run_due_timers(m->p);
 	next = direct_next(m);
 	if (next) {
 		gort_trace_go_stop(m, m->p, gp, GORT_STOP_YIELD);

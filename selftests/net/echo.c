@@ -22,10 +22,10 @@
  * soft limit is raised to the hard one first, and the test SKIPs with the
  * reason when even the hard limit is too low.
  *
- * Kernel memory is what bounds this test, not the poller.  1,000 of the
- * connections echo at a time while the other 9,000 sit parked in the
+ * Kernel memory is what bounds this test, not the poller.  500 of the
+ * connections echo at a time while the other 9,500 sit parked in the
  * poller (server goroutines blocked in gort_read), and every socket's
- * buffers are 64 KiB: with all 10,000 streaming through autotuned buffers
+ * buffers are 128 KiB: with all 10,000 streaming through autotuned buffers
  * the data in flight passes tcp_mem, and Linux then drops segments and
  * resets orphaned connections ("TCP: out of memory -- consider tuning
  * tcp_mem"), which is the kernel shedding load, not a poller bug.
@@ -57,8 +57,8 @@
 #define DIAL_PARALLEL	256
 #define CHUNK		16384
 #define FD_SPARE	256	/* descriptors besides the connections */
-#define SOCKBUF		65536
-#define ACTIVE		1000	/* connections echoing at one time */
+#define SOCKBUF		131072
+#define ACTIVE		500	/* connections echoing at one time */
 
 GT_NET_FIXTURE(net)
 
