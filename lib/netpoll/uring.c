@@ -118,7 +118,8 @@ static int ring_create(struct gort_uring **out, int id)
 		params.flags = IORING_SETUP_CQSIZE;
 		err = io_uring_queue_init_params(RING_ENTRIES, &r->ring,
 						 &params);
-	} else if (!err) {
+	} else if (!err && id == 0) {
+		/* the first ring, made before any goroutine runs, decides */
 		have_poll_first = true;		/* same kernel release */
 	}
 	if (err)
@@ -362,7 +363,7 @@ static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq,
 			 * Right after a write the answer cannot be there yet:
 			 * wait for data instead of failing a first attempt.
 			 */
-			if (fds->poll_first && have_poll_first)
+			if (READ_ONCE(fds->poll_first) && have_poll_first)
 				sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		} else if (rq->iovcnt)
 			io_uring_prep_readv(sqe, rq->fd, rq->iov,
@@ -480,8 +481,9 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 	atomic_fetch_sub_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
 	res = op.res;
+	/* a hint, raced by a reader and a writer of one socket: relaxed */
 	if (fds->is_stream_sock)
-		fds->poll_first = mode == IO_MODE_WRITE && res > 0;
+		WRITE_ONCE(fds->poll_first, mode == IO_MODE_WRITE && res > 0);
 done:
 	/* always: gort_set_deadline may have armed it after we looked */
 	gort_timer_rt_stop(&op.timer);
