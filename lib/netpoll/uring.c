@@ -66,6 +66,7 @@ struct gort_uring {
 	struct gort_lock lock;		/* guards ring and seq */
 	struct io_uring ring;
 	uint16_t seq;			/* tag of the next request */
+	_Atomic bool unsubmitted;	/* SQEs queued since the last submit */
 	int id;				/* the P's id, for dumps */
 	struct gort_uring *next;	/* all rings */
 	/* sysmon's view */
@@ -194,6 +195,16 @@ static void ready_all(struct gort_g **gps, int n)
 		gort_goready(gps[i]);
 }
 
+/* Take r's lock if nobody holds it. */
+static bool ring_trylock(struct gort_uring *r)
+{
+	uint32_t zero = 0;
+
+	if (atomic_load_explicit(&r->lock.state, memory_order_relaxed))
+		return false;
+	return atomic_compare_exchange_strong(&r->lock.state, &zero, 1);
+}
+
 /* Submit what is queued and reap what completed; returns goroutines readied. */
 static int ring_poll(struct gort_uring *r, bool trylock)
 {
@@ -202,19 +213,17 @@ static int ring_poll(struct gort_uring *r, bool trylock)
 
 	do {
 		if (trylock) {
-			if (atomic_load_explicit(&r->lock.state,
-						 memory_order_relaxed))
-				return total;
-			uint32_t zero = 0;
-
-			if (!atomic_compare_exchange_strong(&r->lock.state,
-							    &zero, 1))
+			if (!ring_trylock(r))
 				return total;
 		} else {
 			gort_lock(&r->lock);
 		}
-		if (io_uring_sq_ready(&r->ring))
+		if (atomic_load_explicit(&r->unsubmitted,
+					 memory_order_relaxed)) {
+			atomic_store_explicit(&r->unsubmitted, false,
+					      memory_order_relaxed);
 			io_uring_submit(&r->ring);
+		}
 		n = ring_reap_locked(r, gps);
 		gort_unlock(&r->lock);
 		ready_all(gps, n);
@@ -223,9 +232,16 @@ static int ring_poll(struct gort_uring *r, bool trylock)
 	return total;
 }
 
+/*
+ * Without the ring lock: atomic loads only.  liburing's SQ tail is a plain
+ * field that other threads write under the lock (cancels), hence the
+ * unsubmitted flag; the CQ head is stored with release by cq_advance.
+ */
 static inline bool ring_has_work(struct gort_uring *r)
 {
-	return io_uring_sq_ready(&r->ring) || io_uring_cq_ready(&r->ring) ||
+	return atomic_load_explicit(&r->unsubmitted, memory_order_relaxed) ||
+	       IO_URING_READ_ONCE(*r->ring.cq.ktail) !=
+		       IO_URING_READ_ONCE(*r->ring.cq.khead) ||
 	       (IO_URING_READ_ONCE(*r->ring.sq.kflags) &
 		IORING_SQ_CQ_OVERFLOW);
 }
@@ -247,22 +263,28 @@ static void uring_event(void *ptr, uint32_t mask)
 /*
  * sysmon: a ring whose completions (or queued requests) have not moved
  * since its last look belongs to a P that is busy running goroutines;
- * reap and submit for it.
+ * reap and submit for it.  It looks under the ring lock, taken only if
+ * free (a ring whose lock is held is in use, not stale): the SQ tail and
+ * CQ head are plain fields that its users write under that lock.
  */
 static void uring_sysmon(void)
 {
 	struct gort_uring *r;
 
 	for (r = atomic_load(&all_rings); r; r = r->next) {
-		unsigned int cqh = IO_URING_READ_ONCE(*r->ring.cq.khead);
-		unsigned int sqt = r->ring.sq.sqe_tail;
-		bool stale = (io_uring_cq_ready(&r->ring) &&
-			      cqh == r->seen_cq_head) ||
-			     (io_uring_sq_ready(&r->ring) &&
-			      sqt == r->seen_sq_tail);
+		unsigned int cqh, sqt;
+		bool stale;
 
+		if (!ring_trylock(r))
+			continue;
+		cqh = *r->ring.cq.khead;
+		sqt = r->ring.sq.sqe_tail;
+		stale = (io_uring_cq_ready(&r->ring) &&
+			 cqh == r->seen_cq_head) ||
+			(io_uring_sq_ready(&r->ring) && sqt == r->seen_sq_tail);
 		r->seen_cq_head = cqh;
 		r->seen_sq_tail = sqt;
+		gort_unlock(&r->lock);
 		if (stale)
 			ring_poll(r, true);
 	}
@@ -416,6 +438,7 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 	prep(sqe, rq);
 	op.tag = ((uint64_t)++r->seq << TAG_SHIFT) | (uintptr_t)&op;
 	io_uring_sqe_set_data64(sqe, op.tag);
+	atomic_store_explicit(&r->unsubmitted, true, memory_order_relaxed);
 	WRITE_ONCE(op.ring, r);
 	atomic_fetch_add_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
