@@ -244,7 +244,9 @@ int gort_fd_close(int fd)
 			gort_unlock(&fds->lock);
 			goto plain;
 		}
-		fds->closing = true;
+		WRITE_ONCE(fds->closing, true);
+		/* pairs with the fence in uring_one */
+		atomic_thread_fence(memory_order_seq_cst);
 		gort_netpoll.ops->cancel_all(fds, -ECANCELED);
 		while (fds->nops > 0) {
 			if (!self) {

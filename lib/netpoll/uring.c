@@ -318,6 +318,8 @@ static void deadline_fire(void *arg, int64_t now)
 	struct gort_uring *r;
 
 	atomic_store(&op->timedout, true);
+	/* pairs with the fence in uring_one: see there */
+	atomic_thread_fence(memory_order_seq_cst);
 	r = READ_ONCE(op->ring);
 	if (!r)
 		return;		/* not queued yet: the goroutine sees timedout */
@@ -429,6 +431,19 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 
 	r = ring_of(m->p);
 	gort_lock(&r->lock);
+	/*
+	 * Publish the ring, then look for a close or a deadline; they set
+	 * their flag, then look for the ring (Dekker's pattern, hence the
+	 * full fences on both sides).  Either we see the flag and do not
+	 * queue, or they see the ring and queue a cancel, which takes this
+	 * lock and so comes after our request.  Looking only (flag first,
+	 * ring last) let both miss: the request went in uncancelled, and
+	 * gort_close waited for it forever, or its deadline was lost.  A
+	 * cancel for a request we did not queue finds nothing (-ENOENT).
+	 */
+	op.tag = ((uint64_t)++r->seq << TAG_SHIFT) | (uintptr_t)&op;
+	WRITE_ONCE(op.ring, r);
+	atomic_thread_fence(memory_order_seq_cst);
 	if (READ_ONCE(fds->closing) || atomic_load(&op.timedout)) {
 		gort_unlock(&r->lock);
 		res = -ECANCELED;
@@ -436,10 +451,8 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 	}
 	sqe = get_sqe(r);
 	prep(sqe, rq);
-	op.tag = ((uint64_t)++r->seq << TAG_SHIFT) | (uintptr_t)&op;
 	io_uring_sqe_set_data64(sqe, op.tag);
 	atomic_store_explicit(&r->unsubmitted, true, memory_order_relaxed);
-	WRITE_ONCE(op.ring, r);
 	atomic_fetch_add_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
 	gort_gopark(park_commit, r, WR_IO_WAIT);
