@@ -14,7 +14,9 @@
 # Targets: all (library, gort.pc, tests, bench, examples), check (every
 # suite in every variant, ending with "N passed, N failed, N skipped"), run
 # (set-up, build, main demo), bench (build/bench/gort-bench and one metric
-# line per workload), install, clean.
+# line per workload), install, clean, kmod (gort.ko for KARCH=x86_64 or
+# arm64 in build/kmod/<arch>/; see kmod/dev.c), and kmod-guest and
+# net-guest (the static programs the QEMU guest tests run).
 #
 # Rejected alternatives: autotools/CMake (nothing here needs a probe that a
 # compiler flag cannot answer; liburing's plain Makefiles are the model) and
@@ -59,6 +61,17 @@ LDLIBS      += -Lbuild/deps/arm64/usr/lib/aarch64-linux-gnu
 endif
 endif
 
+# <sys/sdt.h> (USDT probes) is architecture-neutral, but Debian installs it
+# under the host's multiarch directory, where a cross compiler does not
+# look: a cross build takes a copy of the host's into its build directory.
+ifneq ($(CROSS),)
+SDT_DIR  := $(B)/deps/sdt
+SDT_HOST := $(dir $(shell printf '\043include <sys/sdt.h>\n' | \
+		gcc -xc -M - 2>/dev/null | grep -o '[^ ]*/sys/sdt\.h'))
+SDT_DEP  := $(SDT_DIR)/sys/sdt.h
+LIB_CFLAGS += -idirafter $(SDT_DIR)
+endif
+
 LIB_SRCS := $(sort $(wildcard lib/*.c lib/*/*.c))
 ASM_SRCS := $(sort $(wildcard arch/$(ARCH)/*.S))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o) $(ASM_SRCS:%.S=$(B)/obj/%.o)
@@ -82,7 +95,8 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BIN  := $(B)/bench/gort-bench
 EXAMPLES   := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all lib tests bench-bin examples check run bench install clean deps
+.PHONY: all lib tests bench-bin examples check run bench install clean deps \
+	kmod kmod-guest net-guest
 .DELETE_ON_ERROR:
 
 all: lib $(B)/gort.pc tests bench-bin examples
@@ -92,9 +106,15 @@ lib: $(LIBA) $(LIBSO)
 deps:
 	@scripts/deps.sh build
 
-$(B)/obj/%.o: %.c $(HDRS)
+$(B)/obj/%.o: %.c $(HDRS) | $(SDT_DEP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
+$(SDT_DIR)/sys/sdt.h:
+	@if [ ! -f "$(SDT_HOST)sdt.h" ]; then \
+		echo "no host <sys/sdt.h>: run scripts/deps.sh" >&2; exit 1; fi
+	@mkdir -p $(dir $@)
+	cp $(SDT_HOST)sdt.h $(SDT_HOST)sdt-config.h $(dir $@)
 
 $(B)/obj/%.o: %.S $(HDRS)
 	@mkdir -p $(dir $@)
@@ -121,13 +141,71 @@ $(KSFT_INC)/kselftest_harness.h:
 $(B)/selftests/%: selftests/%.c $(LIBA) $(KSFT_INC)/kselftest_harness.h \
 		$(wildcard selftests/lib/*.h) $(TLIB_SRCS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TLIB_SRCS) \
+	$(CC) $(TEST_CFLAGS) $(TEST_XCFLAGS) -o $@ $< $(TLIB_SRCS) \
 		$(wildcard $(dir $<)$(ARCH)/*.S) \
-		$(TEST_LDFLAGS) $(LIBA) $(LDLIBS) -lm
+		$(TEST_LDFLAGS) $(LIBA) $(TEST_XLIBS) $(LDLIBS) -lm
+
+# The trace suite looks at the runtime's tracing internals (lib/trace.h)
+# and at the source tree and the shared library: the documents and the
+# notes it checks against the probe table.
+TRACE_TESTS := $(filter $(B)/selftests/trace/%,$(TEST_BINS))
+$(TRACE_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) \
+	$(if $(SDT_DIR),-idirafter $(SDT_DIR)) -DGORT_SRCDIR='"$(CURDIR)"' \
+	-DGORT_LIBSO='"$(abspath $(LIBSO))"'
+$(TRACE_TESTS): $(HDRS) $(LIBSO) $(wildcard selftests/trace/*.h) | $(SDT_DEP)
+
+# BPF programs (tools/bpf/*.bpf.c) and their skeletons, as liburing's
+# tests build theirs: clang -target bpf, bpftool gen object (links and
+# strips DWARF), bpftool gen skeleton, against a vmlinux.h dumped from the
+# running kernel's BTF.  Only native builds: there is no libbpf for a
+# cross target here.  Without them selftests/trace/bpf is built to SKIP,
+# saying why.
+BPFTOOL ?= $(firstword $(shell command -v bpftool) $(wildcard /usr/sbin/bpftool))
+CLANG   ?= clang
+BPF_DIR := $(B)/tools/bpf
+ifneq ($(CROSS),)
+BPF_WHY := a cross build: no libbpf for $(ARCH) here
+else ifeq ($(wildcard /sys/kernel/btf/vmlinux),)
+BPF_WHY := no /sys/kernel/btf/vmlinux on the build machine
+else ifeq ($(BPFTOOL),)
+BPF_WHY := no bpftool on the build machine
+else ifeq ($(shell command -v $(CLANG)),)
+BPF_WHY := no clang on the build machine
+else ifeq ($(wildcard /usr/include/bpf/usdt.bpf.h),)
+BPF_WHY := no libbpf-dev on the build machine
+endif
+BPF_TARGET := $(if $(filter arm64,$(ARCH)),arm64,x86)
+
+.PRECIOUS: $(BPF_DIR)/%.bpf.o $(BPF_DIR)/%.tmp.bpf.o
+
+$(BPF_DIR)/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BPF_DIR)/%.tmp.bpf.o: tools/bpf/%.bpf.c $(BPF_DIR)/vmlinux.h \
+		include/uapi/gort_trace.h
+	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_TARGET) \
+		-I$(BPF_DIR) -Iinclude \
+		-I/usr/include/$(shell $(CC) -print-multiarch) -c $< -o $@
+
+$(BPF_DIR)/%.bpf.o: $(BPF_DIR)/%.tmp.bpf.o
+	$(BPFTOOL) gen object $@ $<
+
+$(BPF_DIR)/%.skel.h: $(BPF_DIR)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+ifeq ($(BPF_WHY),)
+$(B)/selftests/trace/bpf: TEST_XCFLAGS += -DGORT_HAVE_BPF -I$(BPF_DIR)
+$(B)/selftests/trace/bpf: TEST_XLIBS += -lbpf -lelf -lz
+$(B)/selftests/trace/bpf: $(BPF_DIR)/gort_count.skel.h
+else
+$(B)/selftests/trace/bpf: TEST_XCFLAGS += -DGORT_NO_BPF='"$(BPF_WHY)"'
+endif
 
 bench-bin: $(BENCH_BIN)
 
-$(BENCH_BIN): $(BENCH_SRCS) $(LIBA) $(wildcard bench/*.h)
+$(BENCH_BIN): $(BENCH_SRCS) $(LIBA) $(wildcard bench/*.h) examples/httpd.c \
+		examples/echo.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iinclude $(SANFLAGS) -o $@ $(BENCH_SRCS) \
 		$(TEST_LDFLAGS) $(LIBA) $(LDLIBS) -lm
@@ -139,15 +217,80 @@ $(B)/examples/%: examples/%.c $(LIBA)
 	$(CC) $(CFLAGS_BASE) -Iinclude $(SANFLAGS) -o $@ $< \
 		$(TEST_LDFLAGS) $(LIBA) $(LDLIBS) -lm
 
+# gort.ko (kmod/) for KARCH (x86_64 or arm64, default: this machine's),
+# built by Kbuild against Debian's headers for the kernel the module tests
+# boot: the amd64 headers package, and the arm64 headers that
+# scripts/deps.sh unpacks.  Each architecture builds in its own copy of the
+# sources, because Kbuild puts its objects next to them.
+KVER          ?= $(shell scripts/kver.sh 2>/dev/null)
+KARCH         ?= $(ARCH)
+KDIR_x86_64   ?= /usr/src/linux-headers-$(KVER)-amd64
+KDIR_arm64    ?= $(abspath build/deps/arm64-kernel/headers/usr/src/linux-headers-$(KVER)-arm64)
+KCROSS_arm64  := CROSS_COMPILE=aarch64-linux-gnu-
+KMOD_SRCS     := Kbuild kmod/Kbuild $(wildcard kmod/*.[ch]) \
+	include/uapi/gort_trace.h include/uapi/gort_kmod.h
+
+kmod: build/kmod/$(KARCH)/gort.ko
+
+build/kmod/%/gort.ko: $(KMOD_SRCS)
+	@test -f "$(KDIR_$*)/Makefile" || { \
+		echo "no kernel headers in '$(KDIR_$*)': run scripts/deps.sh" >&2; \
+		exit 1; }
+	rm -rf build/kmod/$*/src
+	mkdir -p build/kmod/$*/src/kmod build/kmod/$*/src/include/uapi
+	cp -p Kbuild build/kmod/$*/src/
+	cp -p kmod/Kbuild $(wildcard kmod/*.[ch]) build/kmod/$*/src/kmod/
+	cp -p include/uapi/gort_trace.h include/uapi/gort_kmod.h \
+		build/kmod/$*/src/include/uapi/
+	$(MAKE) -C $(KDIR_$*) M=$(abspath build/kmod/$*/src) $(KCROSS_$*) \
+		modules
+	cp build/kmod/$*/src/kmod/gort.ko $@
+
+# The static programs the module tests run inside the QEMU guests
+# (selftests/kmod/guest/), for this build's architecture.
+KMOD_GUEST := $(B)/kmod-guest/workload $(B)/kmod-guest/uapi
+
+kmod-guest: $(KMOD_GUEST)
+
+$(B)/kmod-guest/workload: selftests/kmod/guest/workload.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Iinclude -static -o $@ $< $(LIBA) $(LDLIBS)
+
+$(B)/kmod-guest/uapi: selftests/kmod/guest/uapi.c lib/trace_kmod.h \
+		include/uapi/gort_kmod.h include/uapi/gort_trace.h \
+		$(KSFT_INC)/kselftest_harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -static -o $@ $< -pthread
+
+# The io_uring guest's own probe (selftests/net-guest/guest/), static, run
+# in the arm64 QEMU guest before the network suite; not one of TEST_BINS,
+# since qemu-user, which runs those, has no io_uring.
+NET_GUEST := $(B)/net-guest/probe
+
+net-guest: $(NET_GUEST)
+
+$(B)/net-guest/probe: selftests/net-guest/guest/probe.c $(LIBA) \
+		$(KSFT_INC)/kselftest_harness.h $(wildcard selftests/lib/*.h) \
+		$(TLIB_SRCS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -static -o $@ $< $(TLIB_SRCS) $(TEST_LDFLAGS) \
+		$(LIBA) $(LDLIBS) -lm
+
 # check: every suite natively, under ASan+UBSan, under TSan, and as AArch64
-# code under qemu-aarch64-static; run_tests keeps a tally and prints the
-# closing line.
+# code under qemu-aarch64-static; then gort.ko in x86_64 and arm64 QEMU
+# guests booting Debian's kernels, and the network suite on io_uring in an
+# arm64 guest (qemu-user has no io_uring); run_tests keeps a tally and
+# prints the closing line.
 TALLY := build/check.tally
 check: deps
 	$(MAKE) all
 	$(MAKE) B=build/asan SAN=1 tests
 	$(MAKE) B=build/tsan SAN=tsan tests
 	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- tests
+	$(MAKE) kmod KARCH=x86_64
+	$(MAKE) kmod KARCH=arm64
+	$(MAKE) kmod-guest
+	$(MAKE) B=build/arm64 CROSS=aarch64-linux-gnu- kmod-guest net-guest
 	@rm -f $(TALLY)
 	@selftests/run_tests --tally $(TALLY) --label x86_64 \
 		$(filter build/selftests/%,$(TEST_BINS:$(B)/%=build/%))
@@ -156,16 +299,20 @@ check: deps
 	 selftests/run_tests --tally $(TALLY) --label asan --sanitizer \
 		$(TEST_BINS:$(B)/%=build/asan/%)
 	@TSAN_OPTIONS=halt_on_error=0 \
-	 selftests/run_tests --tally $(TALLY) --label tsan --sanitizer \
+	 GORT_TEST_SCALE=0.1 selftests/run_tests --tally $(TALLY) --label tsan --sanitizer \
 		--timeout-scale 2 $(TEST_BINS:$(B)/%=build/tsan/%)
-	@selftests/run_tests --tally $(TALLY) --label arm64 \
+	@GORT_TEST_SCALE=0.1 selftests/run_tests --tally $(TALLY) --label arm64 \
 		--wrapper qemu-aarch64-static --timeout-scale 4 \
 		$(TEST_BINS:$(B)/%=build/arm64/%)
+	@selftests/run_tests --tally $(TALLY) --label kmod --timeout 200 \
+		selftests/kmod/qemu-x86_64.sh selftests/kmod/qemu-arm64.sh
+	@selftests/run_tests --tally $(TALLY) --label arm64-guest --timeout 210 \
+		selftests/net-guest/qemu-arm64.sh
 	@selftests/run_tests --summary $(TALLY)
 
 run: deps
 	$(MAKE) all
-	$(B)/examples/hello
+	scripts/run-demo.sh $(B)
 
 bench: deps
 	$(MAKE) bench-bin

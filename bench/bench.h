@@ -68,4 +68,9 @@ int bench_mutex(const struct bench_args *a);
 int bench_timers(const struct bench_args *a);
 int bench_idle(const struct bench_args *a);
 
+/* Workloads (net.c). */
+int bench_httpd_raw(const struct bench_args *a);
+int bench_echo_server(const struct bench_args *a);
+int bench_echo_client(const struct bench_args *a);
+
 #endif /* GORT_BENCH_H */

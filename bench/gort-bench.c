@@ -67,8 +67,9 @@ static const struct workload workloads[] = {
 	{ "timers",	 bench_timers,	  0 },
 	{ "idle",	 bench_idle,	  0 },
 	{ "ctxswitch",	 bench_ctxswitch, 1 },
-	{ "httpd-raw",	 NULL,		  0 },
-	{ "echo-server", NULL,		  0 },
+	{ "httpd-raw",	 bench_httpd_raw, 0 },
+	{ "echo-server", bench_echo_server, 0 },
+	{ "echo-client", bench_echo_client, 0 },
 	{ "gc",		 NULL,		  0 },
 };
 

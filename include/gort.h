@@ -286,6 +286,22 @@ GORT_API int gort_set_deadline(int fd, int64_t read_deadline,
 /* "io_uring" or "epoll": the poller this run uses ("none" outside
  * gort_main). */
 GORT_API const char *gort_netpoll_name(void);
+/* Tracing                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Write an execution trace to fd until gort_trace_stop (Go's
+ * runtime/trace.Start): a struct gort_trace_file_header, then
+ * struct gort_trace_event records of <uapi/gort_trace.h>, in batches of
+ * one thread each (sort by ts_ns across threads).  Returns 0, -EBADF,
+ * -EBUSY when a trace is already being written, or the -errno of writing
+ * the header.  GORT_TRACE=FILE traces a whole gort_main run.  The USDT
+ * probes (Documentation/probes.md) need none of this.
+ */
+GORT_API int gort_trace_start(int fd);
+/* Stop and write what is buffered; 0 or the first write error (-errno).
+ * Stopping when nothing is traced is not an error; fd stays open. */
+GORT_API int gort_trace_stop(void);
 
 #ifdef __cplusplus
 }

@@ -302,8 +302,8 @@ bool gort_chan_recv_locked(struct gort_chan *c, void *elem, bool *ok)
 	return false;
 }
 
-/* A nil channel blocks forever, as in Go. */
-static _Noreturn void block_forever(enum gort_waitreason reason)
+/* A nil channel (and an empty select) blocks forever, as in Go. */
+_Noreturn void gort_chan_block_forever(enum gort_waitreason reason)
 {
 	struct gort_m *m = gort_rt_enter();
 	static struct gort_lock never;
@@ -325,7 +325,7 @@ static _Noreturn void block_forever(enum gort_waitreason reason)
 static bool nil_chan_op(bool block, enum gort_waitreason reason)
 {
 	if (block)
-		block_forever(reason);
+		gort_chan_block_forever(reason);
 	return false;
 }
 

@@ -63,6 +63,9 @@ bool gort_chan_recv_locked(struct gort_chan *c, void *elem, bool *ok)
 	GORT_INTERNAL;
 _Noreturn void gort_chan_panic_closed_send(struct gort_chan *c)
 	GORT_INTERNAL;
+/* Park the caller (goroutine or thread) for good, waiting for reason. */
+_Noreturn void gort_chan_block_forever(enum gort_waitreason reason)
+	GORT_INTERNAL;
 /* Runtime allocations released when gort_main returns (no collector yet). */
 void *gort_rt_calloc(size_t size) GORT_INTERNAL;
 void gort_rt_free_all(void) GORT_INTERNAL;

@@ -248,7 +248,7 @@ GORT_API int gort_dump_goroutines(int fd)
 		return -EBADF;
 	m = gort_rt_enter();
 	if (m && m->curg && atomic_load(&sched.running)) {
-		gort_stop_the_world();
+		gort_stop_the_world(GORT_STW_GOROUTINE_DUMP);
 		stw = true;
 	}
 	gort_lock(&sched.allglock);

@@ -113,7 +113,8 @@ static void parse_debug(const char *val)
 		} else if (!strcmp(key, "scheddetail") ||
 			   !strcmp(key, "gctrace") ||
 			   !strcmp(key, "gccheckmark") ||
-			   !strcmp(key, "goroutineleak")) {
+			   !strcmp(key, "goroutineleak") ||
+			   !strcmp(key, "kmodtrace")) {
 			if (!parse_int(arg, 0, 1, &v)) {
 				snprintf(msg, sizeof(msg), "%s wants 0 or 1",
 					 key);
@@ -125,9 +126,11 @@ static void parse_debug(const char *val)
 				gort_config.gctrace = v;
 			else if (!strcmp(key, "gccheckmark"))
 				gort_config.gccheckmark = v;
+			else if (!strcmp(key, "kmodtrace"))
+				gort_config.kmodtrace = v;
 		} else {
 			snprintf(msg, sizeof(msg),
-				 "unknown knob \"%s\" (known: schedtrace, scheddetail, gctrace, gccheckmark, goroutineleak)",
+				 "unknown knob \"%s\" (known: schedtrace, scheddetail, gctrace, gccheckmark, goroutineleak, kmodtrace)",
 				 key);
 			bad("GORT_DEBUG", val, msg);
 		}
@@ -191,9 +194,9 @@ void gort_env_parse(void)
 			bad("GORT_NETPOLL", v, "want \"uring\" or \"epoll\"");
 	}
 	v = getenv("GORT_TRACE");
-	if (v)
-		bad("GORT_TRACE", v,
-		    "execution tracing is not available in this build of gort");
+	if (v && !*v)
+		bad("GORT_TRACE", v, "want the trace file's path");
+	gort_config.trace_path = v;
 }
 
 /* Tightest cgroup v2 cpu.max limit on the way to the root, in CPUs. */

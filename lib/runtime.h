@@ -36,6 +36,7 @@
 
 #include "arch.h"
 #include "gort.h"
+#include "uapi/gort_trace.h"
 
 #define GORT_INTERNAL __attribute__((visibility("hidden")))
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -320,9 +321,11 @@ struct gort_config {
 	bool scheddetail;
 	bool gctrace;
 	bool gccheckmark;
+	bool kmodtrace;			/* feed gort.ko when it is loaded */
 	int gc_percent;			/* -1 off */
 	int64_t memlimit;		/* bytes, INT64_MAX: none */
 	int netpoll;			/* 0 auto, 1 uring, 2 epoll */
+	const char *trace_path;		/* GORT_TRACE, or NULL */
 };
 extern struct gort_config gort_config GORT_INTERNAL;
 /* Parse GORT_*: on a malformed value print one line and exit(2). */
@@ -442,7 +445,8 @@ static inline void gort_rt_exit(void)
 void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 		 enum gort_waitreason reason) GORT_INTERNAL;
 void gort_goready(struct gort_g *gp) GORT_INTERNAL;
-void gort_stop_the_world(void) GORT_INTERNAL;
+void gort_goready_io(struct gort_g *gp) GORT_INTERNAL;
+void gort_stop_the_world(enum gort_trace_stw_reason reason) GORT_INTERNAL;
 void gort_start_the_world(void) GORT_INTERNAL;
 void gort_handoffp(struct gort_p *p) GORT_INTERNAL;
 void gort_wake_for_timers(void) GORT_INTERNAL;
@@ -454,6 +458,8 @@ void gort_foreign_blocked(bool blocked) GORT_INTERNAL;
  */
 void gort_wake_foreign(_Atomic uint32_t *word) GORT_INTERNAL;
 extern _Atomic int32_t gort_zombie_threads GORT_INTERNAL;
+/* Threads of the runtime that are not Ms (the trace writer), alive now. */
+extern _Atomic int32_t gort_helper_threads GORT_INTERNAL;
 int gort_mcount_running(void) GORT_INTERNAL;
 extern _Atomic uint32_t gort_generation GORT_INTERNAL;
 

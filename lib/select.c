@@ -161,7 +161,7 @@ GORT_API int gort_select(struct gort_select_case *cases, int n,
 			ret = -ETIMEDOUT;
 			goto out_free;
 		}
-		gort_chan_recv(NULL, NULL);	/* blocks forever */
+		gort_chan_block_forever(WR_SELECT_NO_CASES);
 	}
 
 	sellock(&w);

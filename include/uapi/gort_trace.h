@@ -24,13 +24,14 @@
 #ifndef GORT_UAPI_TRACE_H
 #define GORT_UAPI_TRACE_H
 
-#ifdef __KERNEL__
+/*
+ * The kernel's own fixed-size types in both worlds: a private typedef of
+ * __u64 would clash with <linux/types.h> in any user-space file that also
+ * includes a kernel header (linux/futex.h, linux/membarrier.h).  A BPF
+ * program has them from its vmlinux.h already.
+ */
+#ifndef __VMLINUX_H__
 #include <linux/types.h>
-#else
-#include <stdint.h>
-typedef uint64_t __u64;
-typedef uint32_t __u32;
-typedef int32_t __s32;
 #endif
 
 enum gort_trace_kind {
@@ -40,9 +41,10 @@ enum gort_trace_kind {
 	GORT_EV_GO_END = 3,		/* goid returned or called goexit */
 	GORT_EV_GO_STOP = 4,		/* yield/preempt; arg0: reason */
 	GORT_EV_GO_BLOCK = 5,		/* arg0: wait reason (enum below) */
-	GORT_EV_GO_UNBLOCK = 6,		/* arg0: goid made runnable */
+	GORT_EV_GO_UNBLOCK = 6,		/* arg0: goid made runnable,
+					 * arg1: the reason it waited for */
 	GORT_EV_GO_SYSCALL_BEGIN = 7,
-	GORT_EV_GO_SYSCALL_END = 8,
+	GORT_EV_GO_SYSCALL_END = 8,	/* arg0: 1 if its P was taken */
 	GORT_EV_PROC_START = 9,		/* an M acquired p */
 	GORT_EV_PROC_STOP = 10,		/* an M released p */
 	GORT_EV_PROC_STEAL = 11,	/* arg0: victim p, arg1: goroutines */
@@ -83,6 +85,22 @@ enum gort_trace_block_reason {
 	GORT_BLOCK_REASON_COUNT
 };
 
+/* arg0 of GORT_EV_GO_STOP: why a running goroutine stopped (Go's GoStop). */
+enum gort_trace_stop_reason {
+	GORT_STOP_UNKNOWN = 0,
+	GORT_STOP_YIELD = 1,		/* gort_yield (runtime.Gosched) */
+	GORT_STOP_PREEMPTED = 2,	/* its P was retaken, none was free */
+	GORT_STOP_REASON_COUNT
+};
+
+/* arg0 of GORT_EV_STW_BEGIN: what stops the world (Go's STW kinds). */
+enum gort_trace_stw_reason {
+	GORT_STW_UNKNOWN = 0,
+	GORT_STW_GOMAXPROCS = 1,	/* gort_gomaxprocs resizes the Ps */
+	GORT_STW_GOROUTINE_DUMP = 2,	/* gort_dump_goroutines */
+	GORT_STW_REASON_COUNT
+};
+
 struct gort_trace_event {
 	__u64 ts_ns;	/* CLOCK_MONOTONIC, as gort_nanotime() */
 	__u64 goid;	/* goroutine the event happened on, 0 for none */
@@ -91,6 +109,22 @@ struct gort_trace_event {
 	__s32 m;	/* M id */
 	__u32 tid;	/* kernel thread id of the M */
 	__u64 arg[2];	/* kind-specific, see the enum */
+};
+
+/*
+ * A trace file (GORT_TRACE=FILE, gort_trace_start): this header, then
+ * records.  Records come in batches, each written by one thread in the
+ * order it emitted them; sort by ts_ns for the order across threads.
+ */
+#define GORT_TRACE_MAGIC "gorttrc"	/* with its NUL, the 8 magic bytes */
+#define GORT_TRACE_VERSION 1
+
+struct gort_trace_file_header {
+	char magic[8];		/* GORT_TRACE_MAGIC */
+	__u32 version;		/* GORT_TRACE_VERSION */
+	__u32 record_size;	/* sizeof(struct gort_trace_event) */
+	__u64 start_ns;		/* CLOCK_MONOTONIC when tracing started */
+	__u64 reserved[5];	/* zero */
 };
 
 #endif /* GORT_UAPI_TRACE_H */

@@ -70,7 +70,7 @@ static void wake_op(struct gort_pollop *op, int res)
 {
 	op->woken = true;
 	op->res = res;
-	gort_goready(op->gp);
+	gort_goready_io(op->gp);
 }
 
 static void deadline_fire(void *arg, int64_t now)
@@ -103,7 +103,6 @@ static bool park_commit(struct gort_g *gp, void *arg)
  */
 static int wait_ready(struct gort_fd *fds, int mode)
 {
-	struct gort_m *m = gort_getm();
 	struct gort_pollop op;
 	int res;
 
@@ -118,7 +117,7 @@ static int wait_ready(struct gort_fd *fds, int mode)
 		return 0;
 	}
 	memset(&op, 0, sizeof(op));
-	op.gp = m->curg;
+	op.gp = gort_getg();	/* not m->curg: m may be a former M */
 	op.fds = fds;
 	op.mode = mode;
 	op.deadline = fds->deadline[mode];

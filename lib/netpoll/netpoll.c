@@ -190,6 +190,13 @@ struct gort_fd *gort_fd_get(int fd, bool create)
 			fds->no_pos = S_ISSOCK(st.st_mode) ||
 				      S_ISFIFO(st.st_mode);
 		}
+		if (fds->is_sock) {
+			int type = 0;
+			socklen_t tl = sizeof(type);
+
+			if (!getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl))
+				fds->is_stream_sock = type == SOCK_STREAM;
+		}
 		if (gort_netpoll.ops->fd_init(fds) == 0)
 			WRITE_ONCE(fds->init, true);
 		else
@@ -237,16 +244,16 @@ int gort_fd_close(int fd)
 
 	if (fds && READ_ONCE(fds->init)) {
 		/* the goroutine, not its M: it may resume on another M */
-		m = gort_getm();
+		m = gort_rt_enter();
 		self = m ? m->curg : NULL;
 		gort_lock(&fds->lock);
 		if (!fds->init || fds->closing) {
 			gort_unlock(&fds->lock);
+			gort_rt_exit();
 			goto plain;
 		}
+		/* uring_one reads it under the ring lock, not this one */
 		WRITE_ONCE(fds->closing, true);
-		/* pairs with the fence in uring_one */
-		atomic_thread_fence(memory_order_seq_cst);
 		gort_netpoll.ops->cancel_all(fds, -ECANCELED);
 		while (fds->nops > 0) {
 			if (!self) {
@@ -262,6 +269,7 @@ int gort_fd_close(int fd)
 		}
 		WRITE_ONCE(fds->init, false);
 		gort_unlock(&fds->lock);
+		gort_rt_exit();
 	}
 plain:
 	if (close(fd))
@@ -428,11 +436,20 @@ static const struct gort_ioreq *write_as_send(const struct gort_ioreq *rq,
 
 ssize_t gort_io(const struct gort_ioreq *rq)
 {
-	struct gort_m *m = gort_rt_enter();
 	struct gort_ioreq srq;
 	struct gort_fd *fds;
+	struct gort_m *m;
 	ssize_t r;
 
+	/*
+	 * Go's Read and Write of nothing return 0 at once; recv(2) of 0
+	 * bytes would instead wait for data to arrive on a stream socket.
+	 */
+	if (rq->len == 0 && rq->iovcnt == 0 &&
+	    (rq->op == IO_READ || rq->op == IO_WRITE || rq->op == IO_RECV ||
+	     rq->op == IO_SEND || rq->op == IO_PREAD || rq->op == IO_PWRITE))
+		return fcntl(rq->fd, F_GETFD) < 0 ? -EBADF : 0;
+	m = gort_rt_enter();
 	if (!m || !m->curg || !gort_netpoll.ops) {
 		int64_t dl = 0;
 		struct stat st;

@@ -99,7 +99,9 @@ struct gort_fd {
 	bool closing;			/* gort_close has begun */
 	bool nopoll;			/* not pollable (regular file, epoll) */
 	bool is_sock;			/* writes go out as send/sendmsg */
+	bool is_stream_sock;		/* reads go out as recv (io_uring) */
 	bool no_pos;			/* pipe or socket: no pread/pwrite */
+	bool poll_first;		/* its last op was a write */
 	int64_t deadline[2];		/* read, write; 0 none */
 	struct gort_pollop *ops;	/* waiting ops */
 	int nops;			/* length of ops */
@@ -114,6 +116,7 @@ struct gort_netpoll_ops {
 	void (*fini)(void);
 	/* set up fds for this poller (register, non-blocking) */
 	int (*fd_init)(struct gort_fd *fds);
+	/* m is the M at entry: after a park the goroutine may be on another */
 	ssize_t (*io)(struct gort_fd *fds, const struct gort_ioreq *rq,
 		      struct gort_m *m);
 	/* under fds->lock: end every waiting op with res */

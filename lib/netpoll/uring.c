@@ -63,20 +63,41 @@
 #define PTR_MASK ((UINT64_C(1) << TAG_SHIFT) - 1)
 
 struct gort_uring {
-	struct gort_lock lock;		/* guards ring and seq */
+	struct gort_lock lock;		/* guards ring */
 	struct io_uring ring;
-	uint16_t seq;			/* tag of the next request */
-	_Atomic bool unsubmitted;	/* SQEs queued since the last submit */
+	_Atomic uint16_t seq;		/* tag of the next request */
+	_Atomic uint32_t queued;	/* SQEs not yet submitted */
 	int id;				/* the P's id, for dumps */
 	struct gort_uring *next;	/* all rings */
 	/* sysmon's view */
 	unsigned int seen_cq_head;	/* CQ head at its last look */
-	unsigned int seen_sq_tail;	/* SQ tail at its last look */
+	unsigned int seen_queued;	/* queued SQEs at its last look */
 };
+
+/*
+ * What other threads may look at without the ring lock: the kernel-shared
+ * CQ indices (read atomically) and the count of queued SQEs.
+ */
+static inline unsigned int cq_pending(struct gort_uring *r)
+{
+	return __atomic_load_n(r->ring.cq.ktail, __ATOMIC_ACQUIRE) -
+	       __atomic_load_n(r->ring.cq.khead, __ATOMIC_RELAXED);
+}
+
+static inline unsigned int sq_flags(struct gort_uring *r)
+{
+	return __atomic_load_n(r->ring.sq.kflags, __ATOMIC_RELAXED);
+}
+
+static void submit_locked(struct gort_uring *r)
+{
+	io_uring_submit(&r->ring);
+	atomic_store_explicit(&r->queued, 0, memory_order_relaxed);
+}
 
 static struct gort_uring *_Atomic all_rings;
 static struct gort_lock rings_lock;	/* creation of rings */
-static bool have_ext_arg;
+static bool have_poll_first;	/* IORING_RECVSEND_POLL_FIRST (5.19) */
 
 static int ring_create(struct gort_uring **out, int id)
 {
@@ -88,9 +109,18 @@ static int ring_create(struct gort_uring **out, int id)
 	if (!r)
 		return -ENOMEM;
 	memset(&params, 0, sizeof(params));
-	params.flags = IORING_SETUP_CQSIZE;
+	params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
+		       IORING_SETUP_TASKRUN_FLAG;
 	params.cq_entries = RING_CQ_ENTRIES;
 	err = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &params);
+	if (err == -EINVAL) {
+		/* before 5.19: completions interrupt the thread instead */
+		params.flags = IORING_SETUP_CQSIZE;
+		err = io_uring_queue_init_params(RING_ENTRIES, &r->ring,
+						 &params);
+	} else if (!err) {
+		have_poll_first = true;		/* same kernel release */
+	}
 	if (err)
 		goto free_ring;
 	if (!(params.features & IORING_FEAT_NODROP)) {
@@ -98,7 +128,6 @@ static int ring_create(struct gort_uring **out, int id)
 		err = -ENOSYS;
 		goto exit_queue;
 	}
-	have_ext_arg = params.features & IORING_FEAT_EXT_ARG;
 	r->id = id;
 	err = gort_netpoll_watch(r->ring.ring_fd, EPOLLIN, r);
 	if (err)
@@ -168,8 +197,7 @@ static int ring_reap_locked(struct gort_uring *r, struct gort_g **gps)
 	unsigned int head;
 	int n = 0, seen = 0;
 
-	if (unlikely(IO_URING_READ_ONCE(*r->ring.sq.kflags) &
-		     IORING_SQ_CQ_OVERFLOW))
+	if (unlikely(sq_flags(r) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
 		io_uring_get_events(&r->ring);
 	io_uring_for_each_cqe(&r->ring, head, cqe) {
 		uint64_t ud = cqe->user_data;
@@ -192,17 +220,7 @@ static int ring_reap_locked(struct gort_uring *r, struct gort_g **gps)
 static void ready_all(struct gort_g **gps, int n)
 {
 	for (int i = 0; i < n; i++)
-		gort_goready(gps[i]);
-}
-
-/* Take r's lock if nobody holds it. */
-static bool ring_trylock(struct gort_uring *r)
-{
-	uint32_t zero = 0;
-
-	if (atomic_load_explicit(&r->lock.state, memory_order_relaxed))
-		return false;
-	return atomic_compare_exchange_strong(&r->lock.state, &zero, 1);
+		gort_goready_io(gps[i]);
 }
 
 /* Submit what is queued and reap what completed; returns goroutines readied. */
@@ -213,17 +231,19 @@ static int ring_poll(struct gort_uring *r, bool trylock)
 
 	do {
 		if (trylock) {
-			if (!ring_trylock(r))
+			if (atomic_load_explicit(&r->lock.state,
+						 memory_order_relaxed))
+				return total;
+			uint32_t zero = 0;
+
+			if (!atomic_compare_exchange_strong(&r->lock.state,
+							    &zero, 1))
 				return total;
 		} else {
 			gort_lock(&r->lock);
 		}
-		if (atomic_load_explicit(&r->unsubmitted,
-					 memory_order_relaxed)) {
-			atomic_store_explicit(&r->unsubmitted, false,
-					      memory_order_relaxed);
-			io_uring_submit(&r->ring);
-		}
+		if (io_uring_sq_ready(&r->ring))
+			submit_locked(r);
 		n = ring_reap_locked(r, gps);
 		gort_unlock(&r->lock);
 		ready_all(gps, n);
@@ -232,27 +252,31 @@ static int ring_poll(struct gort_uring *r, bool trylock)
 	return total;
 }
 
-/*
- * Without the ring lock: atomic loads only.  liburing's SQ tail is a plain
- * field that other threads write under the lock (cancels), hence the
- * unsubmitted flag; the CQ head is stored with release by cq_advance.
- */
 static inline bool ring_has_work(struct gort_uring *r)
 {
-	return atomic_load_explicit(&r->unsubmitted, memory_order_relaxed) ||
-	       IO_URING_READ_ONCE(*r->ring.cq.ktail) !=
-		       IO_URING_READ_ONCE(*r->ring.cq.khead) ||
-	       (IO_URING_READ_ONCE(*r->ring.sq.kflags) &
-		IORING_SQ_CQ_OVERFLOW);
+	return atomic_load_explicit(&r->queued, memory_order_relaxed) ||
+	       cq_pending(r) ||
+	       (sq_flags(r) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
+/*
+ * p's M has nothing to run: its own ring first, then completions waiting
+ * in rings of Ps that nobody reaps at the moment (idle, or busy with a
+ * long run queue), as any M polls Go's one netpoller.
+ */
 static int uring_poll_p(struct gort_p *p)
 {
-	struct gort_uring *r = p->ring;
+	struct gort_uring *r = p->ring, *o;
+	int n = 0;
 
-	if (!r || !ring_has_work(r))
-		return 0;
-	return ring_poll(r, false);
+	if (r && ring_has_work(r))
+		n = ring_poll(r, false);
+	if (n)
+		return n;
+	for (o = atomic_load(&all_rings); o; o = o->next)
+		if (o != r && cq_pending(o))
+			n += ring_poll(o, true);
+	return n;
 }
 
 static void uring_event(void *ptr, uint32_t mask)
@@ -263,28 +287,22 @@ static void uring_event(void *ptr, uint32_t mask)
 /*
  * sysmon: a ring whose completions (or queued requests) have not moved
  * since its last look belongs to a P that is busy running goroutines;
- * reap and submit for it.  It looks under the ring lock, taken only if
- * free (a ring whose lock is held is in use, not stale): the SQ tail and
- * CQ head are plain fields that its users write under that lock.
+ * reap and submit for it.
  */
 static void uring_sysmon(void)
 {
 	struct gort_uring *r;
 
 	for (r = atomic_load(&all_rings); r; r = r->next) {
-		unsigned int cqh, sqt;
-		bool stale;
+		unsigned int cqh = __atomic_load_n(r->ring.cq.khead,
+						   __ATOMIC_RELAXED);
+		unsigned int q = atomic_load_explicit(&r->queued,
+						      memory_order_relaxed);
+		bool stale = (cq_pending(r) && cqh == r->seen_cq_head) ||
+			     (q && q == r->seen_queued);
 
-		if (!ring_trylock(r))
-			continue;
-		cqh = *r->ring.cq.khead;
-		sqt = r->ring.sq.sqe_tail;
-		stale = (io_uring_cq_ready(&r->ring) &&
-			 cqh == r->seen_cq_head) ||
-			(io_uring_sq_ready(&r->ring) && sqt == r->seen_sq_tail);
 		r->seen_cq_head = cqh;
-		r->seen_sq_tail = sqt;
-		gort_unlock(&r->lock);
+		r->seen_queued = q;
 		if (stale)
 			ring_poll(r, true);
 	}
@@ -297,9 +315,10 @@ static struct io_uring_sqe *get_sqe(struct gort_uring *r)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 
 	while (unlikely(!sqe)) {
-		io_uring_submit(&r->ring);
+		submit_locked(r);
 		sqe = io_uring_get_sqe(&r->ring);
 	}
+	atomic_fetch_add_explicit(&r->queued, 1, memory_order_relaxed);
 	return sqe;
 }
 
@@ -309,7 +328,7 @@ static void queue_cancel_locked(struct gort_uring *r, uint64_t tag)
 
 	io_uring_prep_cancel64(sqe, tag, 0);
 	io_uring_sqe_set_data64(sqe, 0);
-	io_uring_submit(&r->ring);
+	submit_locked(r);
 }
 
 static void deadline_fire(void *arg, int64_t now)
@@ -318,11 +337,7 @@ static void deadline_fire(void *arg, int64_t now)
 	struct gort_uring *r;
 
 	atomic_store(&op->timedout, true);
-	/* pairs with the fence in uring_one: see there */
-	atomic_thread_fence(memory_order_seq_cst);
-	r = READ_ONCE(op->ring);
-	if (!r)
-		return;		/* not queued yet: the goroutine sees timedout */
+	r = op->ring;
 	gort_lock(&r->lock);
 	queue_cancel_locked(r, op->tag);
 	gort_unlock(&r->lock);
@@ -336,11 +351,20 @@ static bool park_commit(struct gort_g *gp, void *arg)
 	return true;
 }
 
-static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq)
+static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq,
+		 struct gort_fd *fds)
 {
 	switch (rq->op) {
 	case IO_READ:
-		if (rq->iovcnt)
+		if (fds->is_stream_sock && !rq->iovcnt) {
+			io_uring_prep_recv(sqe, rq->fd, rq->buf, rq->len, 0);
+			/*
+			 * Right after a write the answer cannot be there yet:
+			 * wait for data instead of failing a first attempt.
+			 */
+			if (fds->poll_first && have_poll_first)
+				sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+		} else if (rq->iovcnt)
 			io_uring_prep_readv(sqe, rq->fd, rq->iov,
 					    (unsigned int)rq->iovcnt, -1);
 		else
@@ -411,6 +435,18 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 	op.fds = fds;
 	op.mode = mode;
 	gort_timer_rt_init(&op.timer, deadline_fire, &op);
+	/*
+	 * Ring and tag are known before the op is visible on the fd's list,
+	 * so gort_close and the deadline can always queue a cancel; one that
+	 * reaches the ring before this request is caught by the check of
+	 * closing/timedout under the ring lock below.
+	 */
+	r = ring_of(m->p);
+	op.ring = r;
+	op.tag = ((uint64_t)atomic_fetch_add_explicit(&r->seq, 1,
+						     memory_order_relaxed)
+		  << TAG_SHIFT) |
+		 (uintptr_t)&op;
 
 	gort_lock(&fds->lock);
 	if (fds->closing) {
@@ -429,36 +465,23 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 		gort_timer_rt_start(&op.timer, op.deadline);
 	gort_unlock(&fds->lock);
 
-	r = ring_of(m->p);
 	gort_lock(&r->lock);
-	/*
-	 * Publish the ring, then look for a close or a deadline; they set
-	 * their flag, then look for the ring (Dekker's pattern, hence the
-	 * full fences on both sides).  Either we see the flag and do not
-	 * queue, or they see the ring and queue a cancel, which takes this
-	 * lock and so comes after our request.  Looking only (flag first,
-	 * ring last) let both miss: the request went in uncancelled, and
-	 * gort_close waited for it forever, or its deadline was lost.  A
-	 * cancel for a request we did not queue finds nothing (-ENOENT).
-	 */
-	op.tag = ((uint64_t)++r->seq << TAG_SHIFT) | (uintptr_t)&op;
-	WRITE_ONCE(op.ring, r);
-	atomic_thread_fence(memory_order_seq_cst);
 	if (READ_ONCE(fds->closing) || atomic_load(&op.timedout)) {
 		gort_unlock(&r->lock);
 		res = -ECANCELED;
 		goto done;
 	}
 	sqe = get_sqe(r);
-	prep(sqe, rq);
+	prep(sqe, rq, fds);
 	io_uring_sqe_set_data64(sqe, op.tag);
-	atomic_store_explicit(&r->unsubmitted, true, memory_order_relaxed);
 	atomic_fetch_add_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
 	gort_gopark(park_commit, r, WR_IO_WAIT);
 	atomic_fetch_sub_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
 	res = op.res;
+	if (fds->is_stream_sock)
+		fds->poll_first = mode == IO_MODE_WRITE && res > 0;
 done:
 	/* always: gort_set_deadline may have armed it after we looked */
 	gort_timer_rt_stop(&op.timer);
@@ -504,10 +527,8 @@ static void uring_cancel_all(struct gort_fd *fds, int res)
 	struct gort_pollop *op;
 
 	for (op = fds->ops; op; op = op->next) {
-		struct gort_uring *r = READ_ONCE(op->ring);
+		struct gort_uring *r = op->ring;
 
-		if (!r)
-			continue;	/* sees fds->closing before it queues */
 		gort_lock(&r->lock);
 		queue_cancel_locked(r, op->tag);
 		gort_unlock(&r->lock);

@@ -57,6 +57,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -77,6 +78,8 @@
 #include "netpoll/netpoll.h"
 #include "runtime.h"
 #include "timer.h"
+#include "trace_kmod.h"
+#include "trace.h"
 
 struct gort_sched gort_sched;
 __thread struct gort_m *gort_tls_m __attribute__((tls_model("initial-exec")));
@@ -399,14 +402,16 @@ static uint32_t runqgrab(struct gort_p *victim, struct gort_p *into,
 	}
 }
 
+/* Steal into p; *np: how many goroutines were taken (the one returned too). */
 static struct gort_g *runqsteal(struct gort_p *p, struct gort_p *victim,
-				bool steal_runnext)
+				bool steal_runnext, uint32_t *np)
 {
 	uint32_t tail = atomic_load_explicit(&p->runqtail,
 					     memory_order_relaxed);
 	uint32_t n = runqgrab(victim, p, tail, steal_runnext);
 	struct gort_g *gp;
 
+	*np = n;
 	if (n == 0)
 		return NULL;
 	n--;
@@ -441,6 +446,7 @@ static struct gort_g *stealwork(struct gort_m *m)
 			struct gort_p *victim =
 				sched.allp[(start + i) % (uint32_t)procs];
 			struct gort_g *gp;
+			uint32_t n;
 
 			if (victim == m->p)
 				continue;
@@ -453,9 +459,12 @@ static struct gort_g *stealwork(struct gort_m *m)
 			}
 			if (gort_p_state(victim) == P_IDLE)
 				continue;
-			gp = runqsteal(m->p, victim, round == 3);
-			if (gp)
+			gp = runqsteal(m->p, victim, round == 3, &n);
+			if (gp) {
+				/* only g0 looks for work */
+				gort_trace_proc_steal(m, m->p, victim, n);
 				return gp;
+			}
 		}
 	}
 	return NULL;
@@ -504,7 +513,8 @@ static struct gort_m *mget(void)
 	return m;
 }
 
-static void acquirep(struct gort_m *m, struct gort_p *p)
+/* m owns p from now on, in a new epoch of p's status word. */
+static void setp(struct gort_m *m, struct gort_p *p)
 {
 	uint32_t w = atomic_load_explicit(&p->status, memory_order_relaxed);
 
@@ -514,12 +524,19 @@ static void acquirep(struct gort_m *m, struct gort_p *p)
 	atomic_store_explicit(&p->status, m->pword, memory_order_release);
 }
 
+static void acquirep(struct gort_m *m, struct gort_p *p)
+{
+	setp(m, p);
+	gort_trace_proc_start(m, p);
+}
+
 static struct gort_p *releasep(struct gort_m *m)
 {
 	struct gort_p *p = m->p;
 
 	WRITE_ONCE(m->p, NULL);
 	atomic_store_explicit(&p->m, NULL, memory_order_relaxed);
+	gort_trace_proc_stop(m, p);
 	gort_p_set(p, P_IDLE);
 	return p;
 }
@@ -548,6 +565,8 @@ static void checkdead(void)
 		return;
 	if (atomic_load(&gort_ntimers) > 0)
 		return;		/* a timer will wake someone */
+	if (gort_netpoll_waiting())
+		return;		/* so can the network, as in Go */
 	if (foreign_wakers())
 		return;
 	if (atomic_load(&sched.runqsize) > 0)
@@ -743,6 +762,7 @@ static void gcstopm(struct gort_m *m)
 	p = m->p;
 	WRITE_ONCE(m->p, NULL);
 	atomic_store(&p->m, NULL);
+	gort_trace_proc_stop(m, p);
 	gort_lock(&sched.lock);
 	gort_p_set(p, P_STOP);
 	if (atomic_fetch_sub(&sched.stopwait, 1) == 1)
@@ -827,19 +847,30 @@ static bool become_spinning(struct gort_m *m)
  */
 static bool netpoll_block(struct gort_m *m)
 {
-	int64_t next = gort_timers_next(), delay = -1;
 	struct gort_g *list, *gp;
 	struct gort_p *p;
+	int64_t next;
 
-	if (next) {
-		delay = next - gort_nanotime_internal();
-		if (delay < 0)
-			delay = 0;
-	}
-	m->collect_ready = true;
-	if (!m_must_exit(m))
+	for (;;) {
+		int64_t delay = -1;
+
+		next = gort_timers_next();
+		if (next) {
+			delay = next - gort_nanotime_internal();
+			if (delay < 0)
+				delay = 0;
+		}
+		if (m_must_exit(m))
+			break;
+		m->collect_ready = true;
 		gort_netpoll_block(delay);
-	m->collect_ready = false;
+		m->collect_ready = false;
+		/* a wake-up for I/O someone else reaped: wait again */
+		if (m->readyq || next || !gort_netpoll_waiting() ||
+		    atomic_load(&sched.runqsize) > 0 ||
+		    atomic_load(&sched.stw_wait))
+			break;
+	}
 	atomic_store(&gort_netpoll.blocking, false);
 	list = m->readyq;
 	m->readyq = m->readyq_tail = NULL;
@@ -908,7 +939,17 @@ top:
 				gort_cpu_relax();
 			if (atomic_load(&sched.stw_wait) || m_must_exit(m))
 				goto top;
-			gp = trylocal(m);
+			/*
+			 * The kernel finishes this thread's io_uring requests
+			 * only when it enters the kernel (task work): look
+			 * at the rings while spinning, or the I/O waits for
+			 * the spin to end.
+			 */
+			if (gort_netpoll_waiting() &&
+			    gort_netpoll.ops->poll_p(m->p) > 0)
+				gp = trylocal(m);
+			if (!gp)
+				gp = trylocal(m);
 			if (!gp && atomic_load(&sched.gomaxprocs) > 1)
 				gp = stealwork(m);
 			if (gp)
@@ -982,6 +1023,11 @@ static inline void set_running(struct gort_m *m, struct gort_p *p,
 			      atomic_load_explicit(&p->schedtick,
 						   memory_order_relaxed) + 1,
 			      memory_order_relaxed);
+	/* kmodtrace hook (lib/trace_kmod.c; lib/trace.h takes over on merge) */
+	if (gort_kmod_active()) {
+		gort_kmod_set_goid(gp->goid);
+		gort_kmod_note(m, GORT_EV_GO_START, gp->goid, 0, 0);
+	}
 }
 
 /* Make gp the M's current goroutine, giving it a stack if it has none. */
@@ -997,6 +1043,7 @@ static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 			   atomic_load(&gp->status) == G_RUNNING ? "running" :
 								   "not runnable");
 	set_running(m, p, gp);
+	gort_trace_go_start(m, p, gp);
 	if (unlikely(!gp->stack.lo)) {
 		err = gort_stack_alloc(p, gp->stack_request, &gp->stack);
 		if (err)
@@ -1106,6 +1153,8 @@ static void finish_switch(struct gort_m *m)
 		break;
 	case POST_PARK:
 		if (!m->unlockf(prev, m->unlockarg)) {
+			/* the wait ended before it began */
+			gort_trace_go_unblock(m, prev);
 			atomic_store_explicit(&prev->status, G_RUNNABLE,
 				      memory_order_relaxed);
 			runqput(m->p, prev, true);
@@ -1145,6 +1194,9 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 	} else {
 		WRITE_ONCE(m->curg, NULL);
 		to = &m->g0ctx;
+		/* kmodtrace hook: this thread runs the scheduler now */
+		if (gort_kmod_active())
+			gort_kmod_set_goid(0);
 	}
 	WRITE_ONCE(cur->m, NULL);
 	/* the nesting depth is this goroutine's, not the M's */
@@ -1261,6 +1313,7 @@ static void *mstart(void *arg)
 	}
 	gort_m_signal_stack(m);
 	tsan_g0_init(m);
+	gort_kmod_thread_start();	/* kmodtrace hook */
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
 	atomic_store(&m->in_runtime, 1);
@@ -1271,6 +1324,7 @@ static void *mstart(void *arg)
 	schedule_loop(m);
 
 	/* The thread ends; nothing below may touch m after mlive drops. */
+	gort_kmod_thread_exit();	/* kmodtrace hook */
 	gort_m_signal_stack_free(m);
 	gort_arch_setm(NULL);
 	gort_lock(&exit_lock);
@@ -1464,7 +1518,12 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->lockcount = 0;
 	gp->is_main = false;
 	WRITE_ONCE(gp->waitreason, 0);
+	/* kmodtrace hook */
+	if (gort_kmod_active())
+		gort_kmod_note(m, GORT_EV_GO_CREATE, self ? self->goid : 0,
+			       gp->goid, (uintptr_t)fn);
 	atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+	gort_trace_go_create(m, gp, fn);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_release);
 	if (p) {
 		runqput(p, gp, true);
@@ -1535,11 +1594,13 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 		atomic_store_explicit(&p->runqhead, head, memory_order_relaxed);
 	}
 	gort_stack_check(cur);
+	gort_trace_go_stop(m, p, cur, GORT_STOP_YIELD);
 	atomic_store_explicit(&cur->status, G_RUNNABLE, memory_order_relaxed);
 	runq_slot_store(p, tail, cur);
 	atomic_store_explicit(&p->runqtail, tail + 1, memory_order_relaxed);
 	WRITE_ONCE(cur->m, NULL);
 	set_running(m, p, next);
+	gort_trace_go_start(m, p, next);
 	nest = m->rt_nest;
 	m->rt_nest = 0;
 	san_switch(m, cur, next, false);
@@ -1576,9 +1637,11 @@ GORT_API void gort_yield(void)
 	run_due_timers(m->p);
 	next = direct_next(m);
 	if (next) {
+		gort_trace_go_stop(m, m->p, gp, GORT_STOP_YIELD);
 		switch_from_g(m, gp, next, POST_READY);
 	} else if (m->lockedg || atomic_load(&sched.stw_wait) ||
 		   atomic_load(&sched.runqsize) > 0 || !runqempty(m->p)) {
+		gort_trace_go_stop(m, m->p, gp, GORT_STOP_YIELD);
 		switch_from_g(m, gp, NULL, POST_READY);
 	}
 	gort_rt_exit();
@@ -1592,15 +1655,17 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 	struct gort_g *gp = m->curg;
 
 	WRITE_ONCE(gp->waitreason, reason);
-	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
 	m->unlockf = unlockf;
 	m->unlockarg = arg;
+	/* after the stores: nothing else is live across its cold call */
+	gort_trace_go_block(m, gp);
+	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
 	switch_from_g(m, gp, direct_next(m), POST_PARK);
 	WRITE_ONCE(gp->waitreason, 0);
 }
 
 /* Make a parked goroutine runnable (from any thread). */
-void gort_goready(struct gort_g *gp)
+static void ready(struct gort_g *gp, bool next)
 {
 	struct gort_m *m = gort_getm();
 	uint32_t status = atomic_load_explicit(&gp->status,
@@ -1614,6 +1679,8 @@ void gort_goready(struct gort_g *gp)
 	if (unlikely(status != G_WAITING))
 		gort_fatal("runtime: goready of goroutine %llu, which is not waiting (status %u)",
 			   (unsigned long long)gp->goid, status);
+	/* before gp can run (and change its wait reason) */
+	gort_trace_go_unblock(m, gp);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
 	if (m && unlikely(m->collect_ready)) {
 		/* the blocked poller: queued once it has a P */
@@ -1629,13 +1696,29 @@ void gort_goready(struct gort_g *gp)
 					      memory_order_relaxed) &&
 	    atomic_load_explicit(&m->p->status, memory_order_acquire) ==
 		    m->pword) {
-		runqput(m->p, gp, true);
+		runqput(m->p, gp, next);
 	} else {
 		gort_lock(&sched.lock);
 		globrunqput(gp);
 		gort_unlock(&sched.lock);
 	}
 	wakep();
+}
+
+void gort_goready(struct gort_g *gp)
+{
+	ready(gp, true);
+}
+
+/*
+ * I/O completions come in batches: queue them in order, behind what is
+ * runnable already, as Go's injectglist does.  runnext would let the last
+ * completion of every batch overtake the others and, with a thousand
+ * connections, starve the ones that overflow to the global queue.
+ */
+void gort_goready_io(struct gort_g *gp)
+{
+	ready(gp, false);
 }
 
 static void main_finished(void)
@@ -1654,6 +1737,12 @@ GORT_API _Noreturn void gort_goexit(void)
 	if (!m || !m->curg)
 		gort_fatal("gort_goexit called outside a goroutine");
 	gp = m->curg;
+	/* kmodtrace hook: before the count drops, so that a goroutine that
+	 * waits for the count to fall has seen every go_end published */
+	if (gort_kmod_active())
+		gort_kmod_note(m, GORT_EV_GO_END, gp->goid, 0, 0);
+	/* before the count drops: gort_num_goroutine() == 1 means all ended */
+	gort_trace_go_end(m, m->p, gp);
 	atomic_fetch_sub(&sched.ngoroutines, 1);
 	if (gp->lockcount || m->lockedg == gp) {
 		/* Go ends a thread whose wired goroutine exits. */
@@ -1743,6 +1832,7 @@ struct gort_m *gort_rt_enter_slow(struct gort_m *m)
 		atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
 		return m;
 	}
+	gort_trace_go_stop_without_p(m, gp, GORT_STOP_PREEMPTED);
 	switch_from_g(m, gp, NULL, POST_GLOBAL);
 	m = gort_getm();
 	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
@@ -1765,6 +1855,7 @@ GORT_API void gort_syscall_begin(void)
 			      memory_order_relaxed);
 	atomic_store_explicit(&m->curg->status, G_SYSCALL,
 			      memory_order_relaxed);
+	gort_trace_go_syscall_begin(m, p, m->curg);
 	m->oldp = p;
 	gort_p_set(p, P_SYSCALL);
 	gort_rt_exit();
@@ -1784,11 +1875,14 @@ GORT_API void gort_syscall_end(void)
 	expect = PWORD(m->pword, P_SYSCALL);
 	if (atomic_compare_exchange_strong(&p->status, &expect, m->pword) &&
 	    !m_must_exit(m)) {
+		gort_trace_go_syscall_end(m, p, m->curg);
 		atomic_store_explicit(&m->curg->status, G_RUNNING,
 				      memory_order_relaxed);
 		gort_rt_exit();
 		return;
 	}
+	/* its P was taken (and its proc_stop reported) meanwhile */
+	gort_trace_go_syscall_end_blocked(m, m->curg);
 	WRITE_ONCE(m->p, NULL);
 	m = gort_rt_enter_slow(m);
 	atomic_store_explicit(&m->curg->status, G_RUNNING,
@@ -1808,12 +1902,13 @@ static void stop_p_locked(struct gort_p *p)
 }
 
 /* Stop every P but the caller's (the caller is a goroutine in runtime). */
-void gort_stop_the_world(void)
+void gort_stop_the_world(enum gort_trace_stw_reason reason)
 {
 	struct gort_m *m = gort_getm();
 	int32_t procs, i;
 	struct gort_p *p;
 
+	gort_trace_stw_begin(m, reason);
 	gort_lock(&sched.lock);
 	procs = atomic_load(&sched.gomaxprocs);
 	gort_note_clear(&sched.stopnote);
@@ -1829,6 +1924,7 @@ void gort_stop_the_world(void)
 		for (i = 0; i < procs; i++) {
 			p = sched.allp[i];
 			if (gort_p_cas(p, P_SYSCALL, P_STOP, NULL)) {
+				gort_trace_proc_stop(atomic_load(&p->m), p);
 				atomic_store(&p->m, NULL);
 				atomic_fetch_sub(&sched.stopwait, 1);
 			} else if (p != m->p &&
@@ -1885,6 +1981,7 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 	atomic_store(&sched.gomaxprocs, nprocs);
 	if (mine && mine->id >= nprocs) {
 		WRITE_ONCE(m->p, NULL);
+		gort_trace_proc_stop(m, mine);
 		acquirep(m, sched.allp[0]);
 	}
 }
@@ -1897,9 +1994,12 @@ static void start_the_world_resize(int32_t nprocs)
 	int32_t i, nwork = 0;
 
 	gort_lock(&sched.lock);
-	if (nprocs > 0)
+	if (nprocs > 0) {
 		procresize(m, nprocs);
-	acquirep(m, m->p);
+		gort_trace_procs_change(m, nprocs);
+	}
+	/* the caller kept its P: a new epoch, not a new owner */
+	setp(m, m->p);
 	for (i = 0; i < atomic_load(&sched.gomaxprocs); i++) {
 		struct gort_p *p = sched.allp[i];
 
@@ -1914,6 +2014,7 @@ static void start_the_world_resize(int32_t nprocs)
 	gort_unlock(&sched.lock);
 	for (i = 0; i < nwork; i++)
 		startm(work[i], false);
+	gort_trace_stw_end(m);
 	wakep();
 }
 
@@ -1938,7 +2039,7 @@ GORT_API int gort_gomaxprocs(int n)
 		gort_rt_exit();
 		return prev;	/* only a goroutine can stop the world */
 	}
-	gort_stop_the_world();
+	gort_stop_the_world(GORT_STW_GOMAXPROCS);
 	start_the_world_resize(n);
 	gort_rt_exit();
 	return prev;
@@ -1962,6 +2063,7 @@ void gort_wake_foreign(_Atomic uint32_t *word)
 /* Threads of an ended run still in user code (they end at their next
  * gort call). */
 _Atomic int32_t gort_zombie_threads;
+_Atomic int32_t gort_helper_threads;
 
 static int count_threads(void)
 {
@@ -1981,7 +2083,8 @@ static int count_threads(void)
 /*
  * Could a thread that gort does not run wake a goroutine?  Any thread
  * started since gort_main began that is neither gort's (Ms, sysmon, the
- * gort_main caller, threads of ended runs) nor blocked inside gort could:
+ * gort_main caller, threads of ended runs, the trace writer) nor blocked
+ * inside gort could:
  * it may be a library's callback thread about to send on a channel.
  * Threads that already existed when gort_main began (an emulator's or a
  * sanitizer's helpers, the program's own set-up) are not counted.
@@ -1990,7 +2093,7 @@ static bool foreign_wakers(void)
 {
 	int n = count_threads();
 	int ours = sched.mcount + 2 + atomic_load(&gort_zombie_threads) +
-		   sched.thread_baseline;
+		   atomic_load(&gort_helper_threads) + sched.thread_baseline;
 
 
 	return n < 0 || n - ours - sched.nforeign_blocked > 0;
@@ -2053,6 +2156,43 @@ static void free_all(void)
 	sched.nallp = 0;
 	gort_rt_free_all();
 	atomic_store(&gort_ntimers, 0);
+}
+
+/* GORT_TRACE=FILE: trace this run into FILE (exit 2 if that fails). */
+static int env_trace_start(void)
+{
+	const char *path = gort_config.trace_path;
+	int fd, err;
+
+	if (!path)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n", path,
+			     strerror(errno));
+		_exit(2);
+	}
+	err = gort_trace_start(fd);
+	if (err) {
+		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n", path,
+			     err == -EBUSY ? "a trace is already being written" :
+					     strerror(-err));
+		_exit(2);
+	}
+	return fd;
+}
+
+static void env_trace_stop(int fd)
+{
+	int err;
+
+	if (fd < 0)
+		return;
+	err = gort_trace_stop();
+	if (err)
+		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n",
+			     gort_config.trace_path, strerror(-err));
+	close(fd);
 }
 
 /* Graveyard for generations whose Ms were left in user code. */
@@ -2124,7 +2264,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	bool expect = false;
 	struct gort_g *gp;
 	int32_t procs, i;
-	int ret, err, stuck;
+	int ret, err, stuck, trace_fd;
 
 	if (!main_fn)
 		return -EINVAL;
@@ -2133,6 +2273,12 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_env_parse();
 	procs = gort_config.maxprocs ? gort_config.maxprocs :
 				       gort_default_procs();
+	if (gort_config.kmodtrace) {	/* kmodtrace hook */
+		err = gort_kmod_open();
+		if (err)
+			gort_dprintf(2, "gort: kmodtrace: %s: %s; kernel tracing off\n",
+				     GORT_KMOD_DEVICE, strerror(-err));
+	}
 
 	sched.starttime = gort_nanotime_internal();
 	err = gort_stack_init();
@@ -2147,6 +2293,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	if (err)
 		gort_fatal("runtime: cannot set up the network poller: %s",
 			   strerror(-err));
+	trace_fd = env_trace_start();
 
 	for (i = 0; i < procs; i++) {
 		struct gort_p *p = calloc(1, sizeof(*p));
@@ -2172,14 +2319,21 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gp->goid = newgoid(NULL);
 	gp->is_main = true;
 	gp->createpc = __builtin_return_address(0);
+	if (gort_kmod_active())		/* kmodtrace hook */
+		gort_kmod_note(NULL, GORT_EV_GO_CREATE, 0, gp->goid,
+			       (uintptr_t)main_fn);
 	atomic_store(&sched.ngoroutines, 1);
+	/* the caller's thread is not an M: no goroutine, P or M made these */
+	gort_trace_procs_change_boot(procs);
+	gort_trace_go_create(NULL, gp, (void *)main_fn);
 	atomic_store(&gp->status, G_RUNNABLE);
 	runqput(sched.allp[0], gp, true);
 
 	gort_sysmon_start();
 	/* everything but the caller and sysmon; a sanitizer's helper thread
 	 * starts with the first pthread_create, which was sysmon's */
-	sched.thread_baseline = count_threads() - 2;
+	sched.thread_baseline = count_threads() - 2 -
+				atomic_load(&gort_helper_threads);
 	if (sched.thread_baseline < 0)
 		sched.thread_baseline = 0;
 	newm(sched.allp[0], false);
@@ -2195,6 +2349,8 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_sysmon_stop();
 	stuck = teardown_wait();
 	gort_netpoll_fini();
+	/* every M has ended or sits in C code: no event is left to come */
+	env_trace_stop(trace_fd);
 	if (!stuck) {
 		free_all();
 		gort_stack_fini();
@@ -2213,6 +2369,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_stack_abandon();
 	}
 	gort_signals_fini();
+	gort_kmod_close();	/* kmodtrace hook: every M has ended */
 	/* Ms of this run that are still out there now see a stale generation */
 	atomic_fetch_add(&gort_generation, 1);
 	sched_reset();	/* clears running: gort_main may be called again */

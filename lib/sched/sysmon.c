@@ -38,6 +38,7 @@
 #include "runtime.h"
 #include "netpoll/netpoll.h"
 #include "timer.h"
+#include "trace.h"
 
 #define sched gort_sched
 
@@ -115,6 +116,7 @@ bool gort_retake_running(struct gort_p *p)
 		return false;
 	}
 	/* the RETAKE word is ours: no owner writes it meanwhile */
+	gort_trace_proc_stop(m, p);
 	atomic_store(&p->m, NULL);
 	atomic_store(&p->status, PWORD(old, P_IDLE));
 	gort_handoffp(p);
@@ -143,6 +145,7 @@ static bool retake_syscall(struct gort_p *p, int64_t now)
 		return false;
 	if (!gort_p_cas(p, P_SYSCALL, P_IDLE, NULL))
 		return false;
+	gort_trace_proc_stop(atomic_load(&p->m), p);
 	atomic_store(&p->m, NULL);
 	gort_handoffp(p);
 	return true;

@@ -34,6 +34,41 @@
 extern char **environ;
 
 static atomic_long gt_nfail;
+static double gt_scale = 1.0;
+
+__attribute__((constructor)) static void gt_read_scale(void)
+{
+	const char *v = getenv("GORT_TEST_SCALE");
+	char *end;
+	double d;
+
+	if (!v || !*v)
+		return;
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || *end || !(d > 0.0 && d <= 1.0)) {
+		fprintf(stderr,
+			"# GORT_TEST_SCALE=%s ignored: want a number in (0, 1]\n",
+			v);
+		return;
+	}
+	gt_scale = d;
+}
+
+double gt_test_scale(void)
+{
+	return gt_scale;
+}
+
+long gt_scaled(long n)
+{
+	long s;
+
+	if (n < 1)
+		return n;
+	s = (long)((double)n * gt_scale);
+	return s < 1 ? 1 : s;
+}
 
 int run_main(int procs, int (*fn)(void *arg), void *arg)
 {

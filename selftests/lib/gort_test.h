@@ -19,6 +19,8 @@
  *    ours afterwards, so sanitizer reports from children reach the test
  *    runner's logs.
  *  - A procs=1/2/8 fixture: GT_PROCS_FIXTURE(name).
+ *  - Scaling heavy tests down on slow machines: gt_scaled(n) is n times
+ *    GORT_TEST_SCALE (see below).
  *  - Small pieces several tests repeat: switching away from a goroutine
  *    by yielding or parking (gt_yield_or_park), joining a pthread from a
  *    goroutine without holding its P (gt_join_thread), and a qsort()
@@ -58,6 +60,22 @@
 
 /* Set GORT_MAXPROCS=procs (if procs > 0), then gort_main(fn, arg). */
 int run_main(int procs, int (*fn)(void *arg), void *arg);
+
+/* ---- scaling down on slow machines ---- */
+
+/*
+ * GORT_TEST_SCALE, a number in (0, 1], default 1: the factor by which a
+ * test multiplies its heavy work (iterations, goroutines, connections,
+ * bytes) where the point survives smaller numbers.  The full-system QEMU
+ * guest (selftests/net-guest, software-emulated arm64) sets 0.1.  A value
+ * below 1 also says the machine is slow: time bounds that assume native
+ * speed should be loosened there.  Read once at program start (before a
+ * test's gt_clear_gort_env()); a malformed value is reported on stderr and
+ * counts as 1.
+ */
+double gt_test_scale(void);
+/* n * GORT_TEST_SCALE, rounded down but at least 1 (n itself if n < 1). */
+long gt_scaled(long n);
 
 /* ---- checks from goroutines ---- */
 

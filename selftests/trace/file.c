@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * file.c - gort_trace_start/gort_trace_stop and GORT_TRACE=FILE write a
+ * trace file that holds exactly the events of what was traced.
+ *
+ *  - start_stop: around workload.h's run, the file has a valid header and
+ *    whole records only, exactly the workload's goroutine creations, ends,
+ *    sleeps and channel parks, timestamps that never go back within one
+ *    thread's records, none from before the start; a second start is
+ *    -EBUSY, a stop with nothing traced is 0;
+ *  - env_whole_run: GORT_TRACE=FILE (in a forked child) traces a whole
+ *    gort_main run, from its procs_change and goroutine 1's creation to
+ *    goroutine 1's end;
+ *  - env_bad: an empty GORT_TRACE or a path that cannot be created is a
+ *    one-line error and exit status 2;
+ *  - bad_fd: -EBADF;
+ *  - pipe_to_own_goroutine: a trace written to a pipe that a goroutine of
+ *    the same program reads, larger than the pipe's buffer (events fire
+ *    under scheduler locks: a sink that wrote from the emitting thread
+ *    would deadlock here);
+ *  - deadlock_still_detected: the trace writer thread is not taken for a
+ *    foreign thread that could still wake a goroutine, so a deadlock under
+ *    GORT_TRACE is still reported (exit 2) instead of hanging.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "trace.h"
+
+#include "kselftest_harness.h"
+#include "gort_test.h"
+#include "workload.h"
+
+#define PROCS 2
+
+/* ---- reading a trace file ---- */
+
+struct trace {
+	struct gort_trace_file_header h;
+	struct gort_trace_event *ev;
+	size_t n;
+	size_t tail;		/* bytes after the last whole record */
+};
+
+/* Read the trace in fd (from offset 0); 0 or -errno. */
+static int trace_read(int fd, struct trace *t)
+{
+	struct stat st;
+	size_t body;
+	char *buf;
+	ssize_t got;
+
+	memset(t, 0, sizeof(*t));
+	if (fstat(fd, &st))
+		return -errno;
+	if ((size_t)st.st_size < sizeof(t->h))
+		return -EINVAL;
+	buf = malloc((size_t)st.st_size);
+	if (!buf)
+		return -ENOMEM;
+	got = pread(fd, buf, (size_t)st.st_size, 0);
+	if (got != st.st_size) {
+		free(buf);
+		return -EIO;
+	}
+	memcpy(&t->h, buf, sizeof(t->h));
+	body = (size_t)st.st_size - sizeof(t->h);
+	t->n = body / sizeof(*t->ev);
+	t->tail = body % sizeof(*t->ev);
+	t->ev = malloc(t->n * sizeof(*t->ev) + 1);
+	if (t->ev)
+		memcpy(t->ev, buf + sizeof(t->h), t->n * sizeof(*t->ev));
+	free(buf);
+	return t->ev ? 0 : -ENOMEM;
+}
+
+static long count(const struct trace *t, uint32_t kind, uint64_t goid,
+		  uint64_t a0)
+{
+	long c = 0;
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		c += t->ev[i].kind == kind &&
+		     (goid == UINT64_MAX || t->ev[i].goid == goid) &&
+		     (a0 == UINT64_MAX || t->ev[i].arg[0] == a0);
+	return c;
+}
+#define ANY UINT64_MAX
+
+/* Check what every trace must satisfy; returns a reason or NULL. */
+static const char *trace_sane(const struct trace *t, char *why, size_t len)
+{
+	size_t i, j;
+
+	if (memcmp(t->h.magic, GORT_TRACE_MAGIC, sizeof(t->h.magic)))
+		return "bad magic";
+	if (t->h.version != GORT_TRACE_VERSION)
+		return "bad version";
+	if (t->h.record_size != sizeof(struct gort_trace_event))
+		return "bad record size";
+	if (t->tail)
+		return "a partial record at the end";
+	for (i = 0; i < t->n; i++) {
+		const struct gort_trace_event *e = &t->ev[i];
+
+		if (e->kind == GORT_EV_NONE || e->kind >= GORT_EV_KIND_COUNT) {
+			snprintf(why, len, "record %zu: kind %u", i, e->kind);
+			return why;
+		}
+		if (e->ts_ns < t->h.start_ns) {
+			snprintf(why, len, "record %zu: before the start", i);
+			return why;
+		}
+		/*
+		 * Within one thread the file keeps its order.  (A proc_stop
+		 * that sysmon reports names the M it took the P from, but
+		 * sits among sysmon's records: left out.)
+		 */
+		if (e->kind == GORT_EV_PROC_STOP)
+			continue;
+		for (j = i; j-- > 0;) {
+			if (t->ev[j].tid != e->tid ||
+			    t->ev[j].kind == GORT_EV_PROC_STOP)
+				continue;
+			if (t->ev[j].ts_ns > e->ts_ns) {
+				snprintf(why, len,
+					 "record %zu: thread %u went back in time",
+					 i, e->tid);
+				return why;
+			}
+			break;
+		}
+	}
+	return NULL;
+}
+
+#define ASSERT_SANE(t) do {						\
+	char why_[128];							\
+	const char *r_ = trace_sane(t, why_, sizeof(why_));		\
+									\
+	ASSERT_EQ(NULL, r_) TH_LOG("%s", r_);				\
+} while (0)
+
+static int tmp_fd(void)
+{
+	char path[] = "/tmp/gort-trace-XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+/* ---- start_stop ---- */
+
+static int trace_fd;
+static uint64_t main_goid;
+
+static int start_stop_main(void *arg)
+{
+	main_goid = gort_goid();
+	GT_CHECK(gort_trace_start(trace_fd) == 0);
+	GT_CHECK(gort_trace_start(trace_fd) == -EBUSY);
+	GT_CHECK(wl_run() == 0);
+	GT_CHECK(gort_trace_stop() == 0);
+	GT_CHECK(gort_trace_stop() == 0);
+	return 0;
+}
+
+TEST(start_stop)
+{
+	struct trace t;
+
+	trace_fd = tmp_fd();
+	ASSERT_LE(0, trace_fd);
+	ASSERT_EQ(0, run_main(PROCS, start_stop_main, NULL));
+	ASSERT_EQ(0, gt_failures());
+	ASSERT_EQ(0, trace_read(trace_fd, &t));
+	ASSERT_SANE(&t);
+	EXPECT_EQ(0u, gort_trace_dropped());
+	/* exactly the workload; goroutine 1 began before, ends after */
+	EXPECT_EQ(WL_N, count(&t, GORT_EV_GO_CREATE, main_goid, ANY));
+	EXPECT_EQ(WL_N, count(&t, GORT_EV_GO_CREATE, ANY, ANY));
+	EXPECT_EQ(WL_N, count(&t, GORT_EV_GO_END, ANY, ANY));
+	EXPECT_EQ(0, count(&t, GORT_EV_GO_END, main_goid, ANY));
+	EXPECT_EQ(WL_N, count(&t, GORT_EV_GO_BLOCK, ANY, GORT_BLOCK_SLEEP));
+	EXPECT_EQ(WL_N, count(&t, GORT_EV_GO_BLOCK, ANY,
+			      GORT_BLOCK_CHAN_SEND) +
+				count(&t, GORT_EV_GO_BLOCK, ANY,
+				      GORT_BLOCK_CHAN_RECV));
+	EXPECT_EQ(WL_N, count(&t, GORT_EV_GO_SYSCALL_BEGIN, ANY, ANY));
+	EXPECT_LE(WL_N, count(&t, GORT_EV_GO_START, ANY, ANY));
+	free(t.ev);
+	close(trace_fd);
+}
+
+/* ---- GORT_TRACE ---- */
+
+static int workload_main(void *arg)
+{
+	return wl_run() ? 1 : 0;
+}
+
+static int env_child(void *arg)
+{
+	setenv("GORT_TRACE", arg, 1);
+	return run_main(PROCS, workload_main, NULL);
+}
+
+TEST(env_whole_run)
+{
+	char path[] = "/tmp/gort-trace-env-XXXXXX";
+	struct gt_child c;
+	struct trace t;
+	uint64_t main_g = 0;
+	long procs = 0;
+	size_t i;
+	int fd = mkstemp(path);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, gt_fork_run(env_child, path, 60, &c));
+	EXPECT_TRUE(gt_exited_with(&c, 0)) TH_LOG("stderr: %s", c.err);
+	gt_child_free(&c);
+	ASSERT_EQ(0, trace_read(fd, &t));
+	unlink(path);
+	close(fd);
+	ASSERT_SANE(&t);
+	/* gort_main's own records, from no goroutine, P or M (its thread's
+	 * batch is written last, at the stop) */
+	for (i = 0; i < t.n; i++) {
+		const struct gort_trace_event *e = &t.ev[i];
+
+		if (e->m != -1)
+			continue;
+		EXPECT_EQ(0u, e->goid);
+		EXPECT_EQ(-1, e->p);
+		if (e->kind == GORT_EV_PROCS_CHANGE)
+			procs = (long)e->arg[0];
+		else if (e->kind == GORT_EV_GO_CREATE)
+			main_g = e->arg[0];
+	}
+	EXPECT_EQ(PROCS, procs);
+	ASSERT_NE(0u, main_g);
+	/* the workers and goroutine 1, each created and ended once */
+	EXPECT_EQ(WL_N + 1, count(&t, GORT_EV_GO_CREATE, ANY, ANY));
+	EXPECT_EQ(WL_N, count(&t, GORT_EV_GO_CREATE, main_g, ANY));
+	EXPECT_EQ(WL_N + 1, count(&t, GORT_EV_GO_END, ANY, ANY));
+	EXPECT_EQ(1, count(&t, GORT_EV_GO_END, main_g, ANY));
+	free(t.ev);
+}
+
+static int env_bad_child(void *arg)
+{
+	setenv("GORT_TRACE", arg, 1);
+	return run_main(1, workload_main, NULL);
+}
+
+TEST(env_bad)
+{
+	static const char *const bad[] = { "", "/nonexistent-dir/trace" };
+	struct gt_child c;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		ASSERT_EQ(0, gt_fork_run(env_bad_child, (void *)bad[i], 30,
+					 &c));
+		EXPECT_TRUE(gt_exited_with(&c, 2)) TH_LOG("\"%s\"", bad[i]);
+		EXPECT_NE(NULL, strstr(c.err, "gort: GORT_TRACE="))
+			TH_LOG("stderr: %s", c.err);
+		EXPECT_EQ(1, gt_count_lines(c.err)) TH_LOG("stderr: %s", c.err);
+		gt_child_free(&c);
+	}
+}
+
+TEST(bad_fd)
+{
+	int fd = tmp_fd();
+
+	ASSERT_LE(0, fd);
+	close(fd);
+	EXPECT_EQ(-EBADF, gort_trace_start(-1));
+	EXPECT_EQ(-EBADF, gort_trace_start(fd));
+	EXPECT_EQ(0, gort_trace_stop());
+}
+
+/* ---- a pipe read by a goroutine of the traced program ---- */
+
+#define PIPE_ROUNDS 4
+
+static int pipe_fds[2];
+static char *pipe_data;
+static size_t pipe_len;
+static struct gort_waitgroup pipe_wg;
+
+static void pipe_reader(void *arg)
+{
+	size_t cap = 1 << 20;
+	ssize_t n;
+
+	pipe_data = malloc(cap);
+	for (;;) {
+		if (pipe_len == cap) {
+			cap *= 2;
+			pipe_data = realloc(pipe_data, cap);
+		}
+		GT_CHECK(pipe_data != NULL);
+		if (!pipe_data)
+			break;
+		gort_syscall_begin();
+		n = read(pipe_fds[0], pipe_data + pipe_len, cap - pipe_len);
+		gort_syscall_end();
+		if (n <= 0)
+			break;
+		pipe_len += (size_t)n;
+	}
+	gort_wg_done(&pipe_wg);
+}
+
+static int pipe_main(void *arg)
+{
+	int i;
+
+	gort_wg_add(&pipe_wg, 1);
+	GT_CHECK(gort_go(pipe_reader, NULL) == 0);
+	GT_CHECK(gort_trace_start(pipe_fds[1]) == 0);
+	for (i = 0; i < PIPE_ROUNDS; i++)
+		GT_CHECK(wl_run() == 0);
+	GT_CHECK(gort_trace_stop() == 0);
+	close(pipe_fds[1]);
+	gort_wg_wait(&pipe_wg);
+	return 0;
+}
+
+TEST(pipe_to_own_goroutine)
+{
+	struct gort_trace_file_header h;
+	const struct gort_trace_event *ev;
+	size_t n, i;
+	long creates = 0;
+
+	ASSERT_EQ(0, pipe2(pipe_fds, O_CLOEXEC));
+	ASSERT_EQ(0, run_main(PROCS, pipe_main, NULL));
+	ASSERT_EQ(0, gt_failures());
+	close(pipe_fds[0]);
+	/* more than a pipe's 64 KiB went through */
+	ASSERT_LT((size_t)(64 << 10), pipe_len);
+	memcpy(&h, pipe_data, sizeof(h));
+	EXPECT_EQ(0, memcmp(h.magic, GORT_TRACE_MAGIC, sizeof(h.magic)));
+	EXPECT_EQ(0u, (pipe_len - sizeof(h)) % sizeof(*ev));
+	ev = (const void *)(pipe_data + sizeof(h));
+	n = (pipe_len - sizeof(h)) / sizeof(*ev);
+	for (i = 0; i < n; i++)
+		creates += ev[i].kind == GORT_EV_GO_CREATE;
+	EXPECT_EQ(PIPE_ROUNDS * WL_N, creates);
+	free(pipe_data);
+}
+
+/* ---- deadlock detection while tracing ---- */
+
+static int deadlock_main(void *arg)
+{
+	gort_chan_recv(NULL, NULL);	/* nothing can ever wake it */
+	return 0;
+}
+
+static int deadlock_child(void *arg)
+{
+	setenv("GORT_TRACE", "/dev/null", 1);
+	return run_main(1, deadlock_main, NULL);
+}
+
+TEST(deadlock_still_detected)
+{
+	struct gt_child c;
+	char how[128];
+
+	ASSERT_EQ(0, gt_fork_run(deadlock_child, NULL, 20, &c));
+	EXPECT_TRUE(gt_exited_with(&c, 2))
+		TH_LOG("%s", gt_child_how(&c, how, sizeof(how)));
+	EXPECT_NE(NULL, strstr(c.err, "all goroutines are asleep - deadlock!"))
+		TH_LOG("stderr: %s", c.err);
+	gt_child_free(&c);
+}
+
+TEST_HARNESS_MAIN
