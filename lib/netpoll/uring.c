@@ -119,7 +119,8 @@ static int ring_create(struct gort_uring **out, int id)
 		err = io_uring_queue_init_params(RING_ENTRIES, &r->ring,
 						 &params);
 	} else if (!err) {
-		have_poll_first = true;		/* same kernel release */
+		/* same kernel release; others read it while a ring is made */
+		WRITE_ONCE(have_poll_first, true);
 	}
 	if (err)
 		goto free_ring;
@@ -362,7 +363,8 @@ static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq,
 			 * Right after a write the answer cannot be there yet:
 			 * wait for data instead of failing a first attempt.
 			 */
-			if (fds->poll_first && have_poll_first)
+			if (READ_ONCE(fds->poll_first) &&
+			    READ_ONCE(have_poll_first))
 				sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		} else if (rq->iovcnt)
 			io_uring_prep_readv(sqe, rq->fd, rq->iov,
@@ -481,7 +483,8 @@ static ssize_t uring_one(struct gort_fd *fds, const struct gort_ioreq *rq)
 				  memory_order_relaxed);
 	res = op.res;
 	if (fds->is_stream_sock)
-		fds->poll_first = mode == IO_MODE_WRITE && res > 0;
+		/* a hint, written and read without the fd lock */
+		WRITE_ONCE(fds->poll_first, mode == IO_MODE_WRITE && res > 0);
 done:
 	/* always: gort_set_deadline may have armed it after we looked */
 	gort_timer_rt_stop(&op.timer);
