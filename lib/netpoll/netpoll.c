@@ -252,7 +252,8 @@ int gort_fd_close(int fd)
 			gort_rt_exit();
 			goto plain;
 		}
-		fds->closing = true;
+		/* uring_one reads it under the ring lock, not this one */
+		WRITE_ONCE(fds->closing, true);
 		gort_netpoll.ops->cancel_all(fds, -ECANCELED);
 		while (fds->nops > 0) {
 			if (!self) {

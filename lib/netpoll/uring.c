@@ -416,6 +416,19 @@ static void prep(struct io_uring_sqe *sqe, const struct gort_ioreq *rq,
 	}
 }
 
+/* Bytes a read or write request asks for. */
+static size_t rq_len(const struct gort_ioreq *rq)
+{
+	size_t n = 0;
+	int i;
+
+	if (!rq->iovcnt)
+		return rq->len;
+	for (i = 0; i < rq->iovcnt; i++)
+		n += rq->iov[i].iov_len;
+	return n;
+}
+
 /*
  * One request, start to completion; -EAGAIN only from non-blocking fds.
  * uring_io may make several, and after a park the goroutine runs on
@@ -490,6 +503,16 @@ done:
 	if (res == -ECANCELED && atomic_load(&op.timedout) &&
 	    !READ_ONCE(fds->closing))
 		res = -ETIMEDOUT;
+	/*
+	 * A stream write that gort_close cancelled after part of it went
+	 * out completes with the length of that part, and gort_write would
+	 * go on with the rest on a descriptor that is closed by then, or
+	 * already reused for another file.  Its caller's answer is
+	 * -ECANCELED, as for a write that had sent nothing.
+	 */
+	if (res > 0 && mode == IO_MODE_WRITE && READ_ONCE(fds->closing) &&
+	    (size_t)res < rq_len(rq))
+		res = -ECANCELED;
 	gort_fd_op_done(fds, &op);
 	return res;
 }

@@ -141,11 +141,4 @@ bool gt_wait_io_parked(uint64_t goid, int64_t timeout_ns);
 /* CPU time of the whole process (every thread), in nanoseconds. */
 int64_t gt_process_cpu_ns(void);
 
-/* True in builds with ASan or TSan (they run far slower). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define GT_SANITIZER 1
-#else
-#define GT_SANITIZER 0
-#endif
-
 #endif /* GORT_NET_H */
