@@ -945,11 +945,9 @@ top:
 			 * at the rings while spinning, or the I/O waits for
 			 * the spin to end.
 			 */
-			if (gort_netpoll_waiting() &&
-			    gort_netpoll.ops->poll_p(m->p) > 0)
-				gp = trylocal(m);
-			if (!gp)
-				gp = trylocal(m);
+			if (gort_netpoll_waiting())
+				gort_netpoll.ops->poll_p(m->p);
+			gp = trylocal(m);
 			if (!gp && atomic_load(&sched.gomaxprocs) > 1)
 				gp = stealwork(m);
 			if (gp)
