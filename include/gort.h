@@ -286,6 +286,78 @@ GORT_API int gort_set_deadline(int fd, int64_t read_deadline,
 /* "io_uring" or "epoll": the poller this run uses ("none" outside
  * gort_main). */
 GORT_API const char *gort_netpoll_name(void);
+
+/* ------------------------------------------------------------------ */
+/* Garbage-collected heap                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The rule: a pointer to a GC object must be held somewhere the collector
+ * scans (a goroutine's stack or registers, a global of any loaded object,
+ * another GC object, or memory given to gort_gc_add_roots).  malloc'd
+ * memory and __thread variables are not scanned.  Interior pointers keep
+ * their object alive.
+ */
+
+/* Zeroed, 16-byte aligned (8 for objects of 8 bytes), scanned for
+ * pointers.  NULL with errno ENOMEM when the heap is exhausted. */
+GORT_API void *gort_alloc(size_t size);
+/* Zeroed and never scanned: byte buffers, numbers. */
+GORT_API void *gort_alloc_noscan(size_t size);
+/* A full collection, blocking the caller until it ends (runtime.GC). */
+GORT_API void gort_gc(void);
+/* debug.SetGCPercent: -1 turns the collector off; returns the previous. */
+GORT_API int gort_gc_percent(int percent);
+/* debug.SetMemoryLimit: bytes >= 0 sets the soft limit (INT64_MAX: none);
+ * < 0 only queries.  Returns the previous limit. */
+GORT_API int64_t gort_gc_memory_limit(int64_t bytes);
+/* Scan [start, start + len) as a root until gort_gc_remove_roots(start).
+ * 0, -EINVAL (NULL, empty, or start already registered), -ENOMEM. */
+GORT_API int gort_gc_add_roots(void *start, size_t len);
+/* 0 or -ENOENT. */
+GORT_API int gort_gc_remove_roots(void *start);
+/* Run fn(obj) in a goroutine of its own once obj is unreachable (Go's
+ * runtime.SetFinalizer); fn NULL removes it.  obj must be the start of a
+ * GC object (else panic, as Go).  The object lives until fn returns. */
+GORT_API void gort_gc_set_finalizer(void *obj, void (*fn)(void *obj));
+
+#define GORT_MEMSTATS_NSIZE 68
+/* Go's runtime.MemStats, the fields that apply; bytes unless said. */
+struct gort_memstats {
+	uint64_t alloc;			/* bytes of allocated heap objects */
+	uint64_t total_alloc;		/* cumulative bytes allocated */
+	uint64_t sys;			/* bytes obtained from the OS */
+	uint64_t mallocs;		/* cumulative objects allocated */
+	uint64_t frees;			/* cumulative objects freed */
+	uint64_t heap_alloc;		/* = alloc */
+	uint64_t heap_sys;		/* heap bytes mapped */
+	uint64_t heap_idle;		/* in spans with no objects */
+	uint64_t heap_inuse;		/* in spans with objects */
+	uint64_t heap_released;		/* idle bytes returned to the OS */
+	uint64_t heap_objects;		/* allocated objects */
+	uint64_t stack_inuse;		/* goroutine stacks in use */
+	uint64_t stack_sys;		/* stack memory from the OS */
+	uint64_t gc_sys;		/* collector metadata */
+	uint64_t next_gc;		/* heap goal of the next cycle */
+	uint64_t last_gc;		/* end of the last cycle, ns since
+					 * the epoch (CLOCK_REALTIME) */
+	uint64_t pause_total_ns;	/* cumulative stop-the-world */
+	uint64_t pause_ns[256];		/* recent pauses, circular */
+	uint64_t pause_end[256];	/* their ends, as last_gc */
+	uint32_t num_gc;		/* completed cycles */
+	uint32_t num_forced_gc;		/* of which gort_gc started */
+	double gc_cpu_fraction;		/* of CPU time since start */
+	/* tcmalloc's realized fragmentation: 1 - alloc / heap_inuse, in % */
+	double fragmentation;
+	struct {
+		uint32_t size;		/* largest object of the class */
+		uint64_t mallocs;	/* cumulative */
+		uint64_t frees;		/* cumulative */
+	} by_size[GORT_MEMSTATS_NSIZE];
+};
+GORT_API void gort_read_memstats(struct gort_memstats *ms);
+
+/* ------------------------------------------------------------------ */
 /* Tracing                                                            */
 /* ------------------------------------------------------------------ */
 

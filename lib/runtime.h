@@ -198,6 +198,7 @@ struct gort_p {
 	uint64_t goidcacheend;		/* end of the cached goid batch */
 	struct timer_heap timers;	/* timers started on this P */
 	struct gort_uring *ring;	/* its io_uring (lib/netpoll), lazily */
+	struct gc_mcache *mcache;	/* its allocator cache (lib/gc) */
 	/* sysmon's view, written by sysmon only */
 	uint32_t sysmon_schedtick;	/* schedtick last seen */
 	int64_t sysmon_schedwhen;	/* when it changed */
