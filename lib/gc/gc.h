@@ -83,7 +83,8 @@ struct gc_span {
 	uintptr_t base;			/* first byte of its first page */
 	uintptr_t npages;		/* pages in the span */
 	struct gc_span *next, *prev;	/* list it sits on (mcentral, heap) */
-	uint32_t elemsize;		/* object size; npages * page for large */
+	uint32_t elemsize;		/* object size; npages * page for large
+					 * (UINT32_MAX past 4 GiB: use npages) */
 	uint32_t nelems;		/* objects in the span */
 	uint32_t divmul;		/* ceil(2^32 / elemsize): idx by multiply */
 	uint8_t spanclass;		/* sizeclass << 1 | noscan */
@@ -118,11 +119,14 @@ struct gc_heap {
 	/* statistics (Go's MemStats names), bytes unless said */
 	_Atomic uint64_t heap_live;	/* allocated, counted at span refill */
 	_Atomic uint64_t heap_marked;	/* marked by the last cycle */
+	/* cumulative; small objects are counted per mcache and added
+	 * by gort_read_memstats, these two hold large objects only */
 	_Atomic uint64_t total_alloc;	/* cumulative bytes allocated */
 	_Atomic uint64_t mallocs;	/* cumulative objects allocated */
 	_Atomic uint64_t frees;		/* cumulative objects freed */
 	_Atomic uint64_t heap_inuse;	/* bytes in in-use spans */
-	_Atomic uint64_t heap_released;	/* bytes returned to the OS */
+	_Atomic uint64_t heap_released;	/* bytes returned to the OS, or
+					 * mapped and never touched (Go) */
 	_Atomic uint64_t heap_sys;	/* bytes of heap.used mapped */
 };
 extern struct gc_heap gc_heap GORT_INTERNAL;
@@ -212,6 +216,8 @@ struct gc_mcache;
 struct gc_mcache *gc_mcache_create(void) GORT_INTERNAL;
 /* Return cached spans to their mcentrals (P destroyed, or mark end). */
 void gc_mcache_flush(struct gc_mcache *c) GORT_INTERNAL;
+/* Flush, and keep c for reuse (its counters stay in memstats). */
+void gc_mcache_destroy(struct gc_mcache *c) GORT_INTERNAL;
 /* Zeroed object of size bytes, NULL only when the heap is exhausted. */
 void *gc_malloc(size_t size, bool noscan) GORT_INTERNAL;
 
@@ -223,6 +229,20 @@ void gc_sweep_prepare(void) GORT_INTERNAL;
 bool gc_sweep_one(void) GORT_INTERNAL;
 /* Every span swept (the start of the next cycle waits for this). */
 void gc_sweep_finish(void) GORT_INTERNAL;
+/*
+ * Body of the background sweeper goroutine the collector starts after
+ * each cycle: sweeps what is queued, yielding every few spans, returns.
+ */
+void gc_bgsweep(void *arg) GORT_INTERNAL;
+
+/* ---- scavenger (scavenge.c) ---- */
+
+/* Keep heap_sys - heap_released at most this (Go: 10 % over the goal). */
+void gc_scavenge_set_goal(uint64_t retain_bytes) GORT_INTERNAL;
+/* Give up to bytes of free pages back to the OS now; bytes released. */
+uint64_t gc_scavenge(uint64_t bytes) GORT_INTERNAL;
+/* sysmon, about once a second: the goal, and pages free for 5 minutes. */
+void gc_scavenge_tick(int64_t now) GORT_INTERNAL;
 
 /* ---- collector (mgc.c, mark.c, barrier.c, roots.c) ---- */
 
@@ -249,5 +269,7 @@ void gc_alloc_hook(uint64_t bytes) GORT_INTERNAL;
 void gc_barrier_heap_grew(uintptr_t start, uintptr_t len) GORT_INTERNAL;
 /* Objects with finalizers: sweep keeps their records in step. */
 void gc_specials_sweep(struct gc_span *s) GORT_INTERNAL;
+/* gort_read_memstats: the collector's fields (next_gc, pauses, ...). */
+void gc_memstats_collector(struct gort_memstats *ms) GORT_INTERNAL;
 
 #endif /* GORT_GC_H */
