@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "gc/gc.h"
 #include "netpoll/netpoll.h"
 #include "timer.h"
 #include "trace.h"
@@ -217,7 +218,7 @@ static void check_timers(int64_t now, int64_t *next)
 
 static void *sysmon(void *arg)
 {
-	int64_t delay = 20000, lasttrace = 0, now, next, sleep;
+	int64_t delay = 20000, lasttrace = 0, lastscav = 0, now, next, sleep;
 	int idle = 0;
 	sigset_t all;
 
@@ -241,6 +242,10 @@ static void *sysmon(void *arg)
 		if (atomic_load(&sched.sysmon_exit))
 			break;
 		now = gort_nanotime_internal();
+		if (now - lastscav >= 1000000000) {
+			lastscav = now;
+			gc_scavenge_tick(now);
+		}
 		if (retake(now))
 			idle = 0;
 		else
