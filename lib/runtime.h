@@ -479,6 +479,7 @@ static inline void gort_stack_check(struct gort_g *gp)
 		gort_stack_check_canary(gp);
 }
 void gort_stack_flush(struct gort_p *p) GORT_INTERNAL;
+void gort_stack_stats(uint64_t *inuse, uint64_t *sys) GORT_INTERNAL;
 void gort_stack_abandon(void) GORT_INTERNAL;
 bool gort_stack_in_guard(const struct gort_g *gp, uintptr_t addr)
 	GORT_INTERNAL;

@@ -66,7 +66,11 @@ static struct {
 	long guard_budget;		/* guard pages still allowed */
 	struct gort_stack *pool;	/* free default stacks */
 	int npool, poolcap;
+	long narenas;			/* default-size arenas mapped */
 } st;
+
+/* Bytes of odd-size stacks mapped (read by memstats without the lock). */
+static _Atomic uint64_t odd_bytes;
 
 static long vma_count(void)
 {
@@ -203,6 +207,7 @@ static int arena_new(void)
 	st.arenas = a;
 	st.carve = base;
 	st.carve_left = STACKS_PER_ARENA;
+	st.narenas++;
 	return 0;
 }
 
@@ -215,6 +220,7 @@ static int stack_alloc_odd(size_t size, struct gort_stack *s)
 
 	if (base == MAP_FAILED)
 		return -ENOMEM;
+	atomic_fetch_add(&odd_bytes, st.page + size);
 	gort_lock(&st.lock);
 	stack_protect(base, size, s);
 	gort_unlock(&st.lock);
@@ -283,6 +289,7 @@ void gort_stack_free(struct gort_p *p, struct gort_stack *s)
 		stack_canary_set(s);
 	if (s->size != st.size) {
 		munmap(s->lo - st.page, st.page + s->size);
+		atomic_fetch_sub(&odd_bytes, st.page + s->size);
 		if (s->guarded && !st.madv_guard) {
 			gort_lock(&st.lock);
 			st.guard_budget++;
@@ -302,6 +309,23 @@ void gort_stack_free(struct gort_p *p, struct gort_stack *s)
 	}
 	pool_put_locked(s);
 	gort_unlock(&st.lock);
+}
+
+/*
+ * memstats: stack memory mapped, and the part not sitting free in the
+ * pool or uncarved (stacks in per-P caches count as in use).
+ */
+void gort_stack_stats(uint64_t *inuse, uint64_t *sys)
+{
+	uint64_t slot, mapped, idle;
+
+	gort_lock(&st.lock);
+	slot = st.page + st.size;
+	mapped = (uint64_t)st.narenas * STACKS_PER_ARENA * slot;
+	idle = (uint64_t)(st.npool + st.carve_left) * slot;
+	gort_unlock(&st.lock);
+	*sys = mapped + atomic_load(&odd_bytes);
+	*inuse = *sys - idle;
 }
 
 void gort_stack_flush(struct gort_p *p)
