@@ -75,6 +75,7 @@
 #endif
 
 #include "chan.h"
+#include "gc/gc.h"
 #include "netpoll/netpoll.h"
 #include "runtime.h"
 #include "timer.h"
@@ -1954,6 +1955,10 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 			sched.allp[i] = p;
 			sched.nallp = i + 1;
 		}
+		if (!p->mcache)
+			p->mcache = gc_mcache_create();
+		if (!p->mcache)
+			gort_fatal("runtime: cannot allocate an mcache");
 		gort_p_set(p, P_STOP);
 	}
 	for (i = nprocs; i < old; i++) {
@@ -1972,6 +1977,7 @@ static void procresize(struct gort_m *m, int32_t nprocs)
 		}
 		WRITE_ONCE(p->gfreecnt, 0);
 		gort_stack_flush(p);
+		gc_mcache_flush(p->mcache);
 		gort_timers_move(p, sched.allp[0]);
 		gort_p_set(p, P_DEAD);
 		atomic_store(&p->m, NULL);
@@ -2148,6 +2154,7 @@ static void free_all(void)
 	}
 	for (i = 0; i < sched.nallp; i++) {
 		gort_timers_free(sched.allp[i]);
+		gc_mcache_destroy(sched.allp[i]->mcache);
 		free(sched.allp[i]);
 		sched.allp[i] = NULL;
 	}
@@ -2299,6 +2306,9 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		if (!p)
 			gort_fatal("runtime: cannot allocate a P");
 		p->id = i;
+		p->mcache = gc_mcache_create();
+		if (!p->mcache)
+			gort_fatal("runtime: cannot allocate an mcache");
 		sched.allp[i] = p;
 	}
 	sched.nallp = procs;
