@@ -154,6 +154,12 @@ $(TRACE_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) \
 	-DGORT_LIBSO='"$(abspath $(LIBSO))"'
 $(TRACE_TESTS): $(HDRS) $(LIBSO) $(wildcard selftests/trace/*.h) | $(SDT_DEP)
 
+# The gc suite drives the allocator through its internal contract
+# (lib/gc/gc.h) and regenerates the size-class table from the source tree.
+GC_TESTS := $(filter $(B)/selftests/gc/%,$(TEST_BINS))
+$(GC_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) -DGORT_SRCDIR='"$(CURDIR)"'
+$(GC_TESTS): $(HDRS)
+
 # BPF programs (tools/bpf/*.bpf.c) and their skeletons, as liburing's
 # tests build theirs: clang -target bpf, bpftool gen object (links and
 # strips DWARF), bpftool gen skeleton, against a vmlinux.h dumped from the
