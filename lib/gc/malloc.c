@@ -79,6 +79,25 @@ static inline uint32_t next_free_fast(struct gc_span *s)
 	return idx;
 }
 
+/*
+ * Zero a small slot: inline stores for the sizes binary trees and lists
+ * are made of, where a call to memset would cost as much as the rest of
+ * the allocation.  (The loop must not become a memset call itself.)
+ */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static inline void
+zero_slot(void *x, uint32_t n)
+{
+	uint64_t *w = x;
+	uint32_t i;
+
+	if (n > 128) {
+		memset(x, 0, n);
+		return;
+	}
+	for (i = 0; i < n / 8; i++)
+		w[i] = 0;
+}
+
 static void *alloc_large(size_t size, bool noscan, uint64_t *live)
 {
 	uint8_t spc = gc_spanclass(0, noscan);
@@ -109,8 +128,8 @@ static void *alloc_large(size_t size, bool noscan, uint64_t *live)
 	return (void *)s->base;
 }
 
-static void *alloc_small(struct gc_mcache *c, size_t size, bool noscan,
-			 uint64_t *live)
+static inline void *alloc_small(struct gc_mcache *c, size_t size, bool noscan,
+				uint64_t *live)
 {
 	uint8_t sc = size_to_class(size), spc = gc_spanclass(sc, noscan);
 	struct gc_span *s = c->alloc[spc];
@@ -129,7 +148,7 @@ static void *alloc_small(struct gc_mcache *c, size_t size, bool noscan,
 	s->alloccount++;
 	x = (void *)(s->base + (uintptr_t)idx * s->elemsize);
 	if (s->needzero)
-		memset(x, 0, s->elemsize);
+		zero_slot(x, s->elemsize);
 	if (unlikely(gc_black_alloc()))
 		gc_mark_set(s, idx);
 	WRITE_ONCE(c->nmalloc[sc], c->nmalloc[sc] + 1);
