@@ -145,12 +145,12 @@ struct gc_span *gc_mcentral_cache_span(struct gc_mcentral *c)
 			return NULL;
 		gc_heap_publish(s);
 	}
-	/* alloccache starts at freeindex's 64-slot word, shifted to it */
-	gc_span_refill_alloccache(s, (atomic_load(&s->freeindex) & ~63u) / 8);
-	s->alloccache >>= atomic_load(&s->freeindex) % 64;
 	if (s->alloccount >= s->nelems ||
 	    atomic_load(&s->freeindex) >= s->nelems)
 		gort_throw("gc: cached span has no free slot");
+	/* alloccache starts at freeindex's 64-slot word, shifted to it */
+	gc_span_refill_alloccache(s, (atomic_load(&s->freeindex) & ~63u) / 8);
+	s->alloccache >>= atomic_load(&s->freeindex) % 64;
 	return s;
 }
 
