@@ -6,9 +6,10 @@
  *
  *  - every size class and large sizes up to several MiB: zeroed, aligned
  *    to 16 bytes (8 for 8-byte objects), also when memory is reused;
- *  - objects never overlap: goroutines on 1, 2 and 8 Ps fill their
- *    objects with their own patterns, every pattern is intact at the end
- *    and no two objects share a byte;
+ *  - objects never overlap: goroutines on 1, 2 and 8 Ps (and on 1 to 3
+ *    while gomaxprocs changes under them) fill their objects with their
+ *    own patterns, every pattern is intact at the end and no two objects
+ *    share a byte;
  *  - plain pthreads with no runtime running allocate concurrently;
  *  - gort_alloc(0) is one non-NULL address outside the heap; sizes the
  *    heap cannot hold are NULL with errno ENOMEM, from goroutines and
@@ -208,13 +209,30 @@ static void check_disjoint(struct worker *w, int nw)
 	free(all);
 }
 
+/* Ps come and go under the workers: mcaches are made and flushed. */
+static int resize_procs;
+
+static void resize_fn(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		gort_gomaxprocs(i % 2 ? resize_procs : 1 + i % 3);
+		gort_sleep(500000);
+	}
+	gort_gomaxprocs(resize_procs);
+	gort_wg_done(arg);
+}
+
 static int overlap_main(void *arg)
 {
 	struct gort_waitgroup wg = { 0 };
 	struct worker w[NG];
 	int i, n = (int)gt_scaled(5000);
 
-	gort_wg_add(&wg, NG);
+	resize_procs = gort_gomaxprocs(0);
+	gort_wg_add(&wg, NG + 1);
+	GT_CHECK(gort_go(resize_fn, &wg) == 0);
 	for (i = 0; i < NG; i++) {
 		w[i].id = i;
 		w[i].n = n;
