@@ -5,10 +5,12 @@
  * collector does not need: gc.h is the contract with the collector, this
  * is the plumbing behind it.
  *
- * Lock order (outer first): shared mcache lock -> mcentral lock ->
- * heap.lock -> stats lock.  mcentral never holds its lock while it sweeps
- * or calls the heap; sweeping a span takes one mcentral lock (to queue the
- * span) or heap.lock (to free it), never both.
+ * Lock order (outer first): sched.lock (procresize making mcaches) ->
+ * shared mcache lock -> mcentral lock -> scavenger lock -> heap.lock.
+ * mcentral never holds its lock while it sweeps or calls the heap; the
+ * heap drops its lock before it sweeps; sweeping a span takes one
+ * mcentral lock (to queue the span) or heap.lock (to free it), never
+ * both.
  */
 #ifndef GORT_GC_MALLOC_H
 #define GORT_GC_MALLOC_H
