@@ -326,6 +326,8 @@ bench: deps
 		ctxswitch; do \
 		for p in 1 2; do GORT_MAXPROCS=$$p $(BENCH_BIN) $$w || exit 1; \
 		done; done
+	GORT_MAXPROCS=2 $(BENCH_BIN) gc -q
+	GORT_MAXPROCS=2 $(BENCH_BIN) gcbench
 
 install: lib $(B)/gort.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

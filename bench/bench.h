@@ -73,4 +73,8 @@ int bench_httpd_raw(const struct bench_args *a);
 int bench_echo_server(const struct bench_args *a);
 int bench_echo_client(const struct bench_args *a);
 
+/* Workloads (gc.c). */
+int bench_gc(const struct bench_args *a);
+int bench_gcbench(const struct bench_args *a);
+
 #endif /* GORT_BENCH_H */

@@ -70,7 +70,8 @@ static const struct workload workloads[] = {
 	{ "httpd-raw",	 bench_httpd_raw, 0 },
 	{ "echo-server", bench_echo_server, 0 },
 	{ "echo-client", bench_echo_client, 0 },
-	{ "gc",		 NULL,		  0 },
+	{ "gc",		 bench_gc,	  0 },
+	{ "gcbench",	 bench_gcbench,	  0 },
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

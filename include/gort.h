@@ -109,8 +109,8 @@ struct gort_chan;
 /*
  * A channel of elements of elem_size bytes (at most 64 KiB) with room for
  * cap of them (0: unbuffered).  NULL with errno EINVAL or ENOMEM.
- * Until the garbage collector lands, a channel's memory is released when
- * gort_main returns.
+ * The channel is a GC object: it is reclaimed once nothing the collector
+ * scans references it.
  */
 GORT_API struct gort_chan *gort_chan_make(size_t elem_size, size_t cap);
 /* Copies elem_size bytes from elem.  Panics on a closed channel; a NULL

@@ -26,8 +26,9 @@
  * Misuse panics with Go's messages: send on a closed channel, close of a
  * closed channel, close of a nil channel.
  *
- * Memory: until the collector lands (DESIGN.md section 6), channels come
- * from gort_rt_calloc and are released when gort_main returns.
+ * Memory: a channel is one object of the garbage-collected heap (DESIGN.md
+ * section 6), its buffer included, scanned for pointers since elements
+ * may hold them; it is reclaimed once nothing references it.
  *
  * Rejected: lock-free channels (Go tried; the lock is uncontended in the
  * common hand-off and a lock-free select over many channels is not known
@@ -39,39 +40,9 @@
 #include <string.h>
 
 #include "chan.h"
+#include "gc/gc.h"
 
 #define MAX_ELEM_SIZE (64u << 10)	/* Go's limit */
-
-/* ---- run-lifetime allocations ---- */
-
-struct rt_block {
-	struct rt_block *next;
-	max_align_t data[];
-};
-
-static struct rt_block *_Atomic rt_blocks;
-
-void *gort_rt_calloc(size_t size)
-{
-	struct rt_block *b = calloc(1, sizeof(*b) + size);
-
-	if (!b)
-		return NULL;
-	b->next = atomic_load(&rt_blocks);
-	while (!atomic_compare_exchange_weak(&rt_blocks, &b->next, b))
-		;
-	return b->data;
-}
-
-void gort_rt_free_all(void)
-{
-	struct rt_block *b = atomic_exchange(&rt_blocks, NULL), *next;
-
-	for (; b; b = next) {
-		next = b->next;
-		free(b);
-	}
-}
 
 /* ---- wait queues ---- */
 
@@ -151,6 +122,8 @@ void gort_sudog_wait(struct gort_sudog *sg, struct gort_lock *unlock,
 		     enum gort_waitreason reason)
 {
 	if (sg->g) {
+		/* the lock is inside the channel: leak detection's object */
+		sg->g->waitobj = unlock;
 		gort_gopark(unlock_chan, unlock, reason);
 		return;
 	}
@@ -180,7 +153,7 @@ GORT_API struct gort_chan *gort_chan_make(size_t elem_size, size_t cap)
 		errno = EINVAL;
 		return NULL;
 	}
-	c = gort_rt_calloc(sizeof(*c) + elem_size * cap);
+	c = gc_malloc(sizeof(*c) + elem_size * cap, false);
 	if (!c) {
 		errno = ENOMEM;
 		return NULL;

@@ -67,7 +67,5 @@ _Noreturn void gort_chan_panic_closed_send(struct gort_chan *c)
 _Noreturn void gort_chan_block_forever(enum gort_waitreason reason)
 	GORT_INTERNAL;
 /* Runtime allocations released when gort_main returns (no collector yet). */
-void *gort_rt_calloc(size_t size) GORT_INTERNAL;
-void gort_rt_free_all(void) GORT_INTERNAL;
 
 #endif /* GORT_CHAN_H */

@@ -145,8 +145,9 @@ static void dump_g(int fd, struct gort_g *gp, struct gort_g *self)
 	uint32_t s = atomic_load(&gp->status);
 	uintptr_t lo = (uintptr_t)gp->stack.lo;
 
-	gort_dprintf(fd, "goroutine %llu [%s%s]%s%s:\n",
+	gort_dprintf(fd, "goroutine %llu [%s%s%s]%s%s:\n",
 		     (unsigned long long)gp->goid, gstatus_str(gp, s),
+		     READ_ONCE(gp->gc_leaked) ? " (leaked)" : "",
 		     READ_ONCE(gp->lockedm) ? ", locked to thread" : "",
 		     gp->name ? " " : "", gp->name ? gp->name : "");
 	if (gp == self) {
@@ -175,6 +176,11 @@ static void dump_g(int fd, struct gort_g *gp, struct gort_g *self)
 	gort_dprintf(fd, "\n");
 }
 
+void gort_dump_g(int fd, struct gort_g *gp)
+{
+	dump_g(fd, gp, NULL);
+}
+
 /* Every goroutine that exists but skip, the caller's first. */
 void gort_dump_all(int fd, struct gort_g *self, struct gort_g *skip)
 {
@@ -185,7 +191,8 @@ void gort_dump_all(int fd, struct gort_g *self, struct gort_g *skip)
 	for (gp = sched.allg; gp; gp = gp->allnext) {
 		uint32_t s = atomic_load(&gp->status);
 
-		if (gp == self || gp == skip || s == G_DEAD || s == G_IDLE)
+		if (gp == self || gp == skip || s == G_DEAD || s == G_IDLE ||
+		    gp->system)
 			continue;
 		dump_g(fd, gp, self);
 	}

@@ -128,9 +128,21 @@ static void parse_debug(const char *val)
 				gort_config.gccheckmark = v;
 			else if (!strcmp(key, "kmodtrace"))
 				gort_config.kmodtrace = v;
+			else if (!strcmp(key, "goroutineleak"))
+				gort_config.goroutineleak = v;
+		} else if (!strcmp(key, "gcbarrier")) {
+			if (strcmp(arg, "pagemap") && strcmp(arg, "mprotect") &&
+			    strcmp(arg, "stw"))
+				bad("GORT_DEBUG", val,
+				    "gcbarrier wants pagemap, mprotect or stw");
+			gort_config.gcbarrier = !strcmp(arg, "pagemap") ?
+							"pagemap" :
+						!strcmp(arg, "mprotect") ?
+							"mprotect" :
+							"stw";
 		} else {
 			snprintf(msg, sizeof(msg),
-				 "unknown knob \"%s\" (known: schedtrace, scheddetail, gctrace, gccheckmark, goroutineleak, kmodtrace)",
+				 "unknown knob \"%s\" (known: schedtrace, scheddetail, gctrace, gccheckmark, gcbarrier, goroutineleak, kmodtrace)",
 				 key);
 			bad("GORT_DEBUG", val, msg);
 		}

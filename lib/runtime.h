@@ -109,6 +109,7 @@ enum gort_waitreason {
 	WR_SYNC_COND_WAIT,
 	WR_IO_WAIT,
 	WR_PREEMPTED,
+	WR_WAIT_FOR_GC_CYCLE,
 	WR_COUNT,
 };
 const char *gort_waitreason_str(unsigned int wr) GORT_INTERNAL;
@@ -143,6 +144,17 @@ struct gort_g {
 	bool slab_head;			/* first G of a calloc'd slab */
 	struct gort_g *batchlink;	/* next batch on the global free list */
 	uint32_t batchlen;		/* Gs in the batch this G heads */
+	bool system;			/* a runtime goroutine (mark worker):
+					 * not counted, not dumped */
+	/* the collector's view (lib/gc/roots.c) */
+	_Atomic uint32_t gc_nrun;	/* odd while on an M */
+	uint32_t gc_scan_nrun;		/* gc_nrun when the stack was scanned */
+	uint32_t gc_scan_cycle;		/* the cycle of that scan */
+	bool gc_deferred;		/* leak check: scan postponed */
+	bool gc_leaked;			/* reported as leaked */
+	void *waitobj;			/* what it blocks on, or NULL */
+	const struct gort_select_case *waitsel;	/* select's cases */
+	int waitseln;			/* and their number */
 #ifdef __SANITIZE_ADDRESS__
 	void *asan_fake_stack;		/* ASan fiber bookkeeping */
 #endif
@@ -257,6 +269,12 @@ struct gort_m {
 	struct gort_g *readyq, *readyq_tail;
 	stack_t altstack;		/* signal stack for stack overflows */
 	_Atomic uint32_t barrier_ack;	/* signal-barrier handshake */
+	/* registers saved by the collector's suspend signal (lib/gc) */
+#define GC_NREGS 34
+	uintptr_t gc_regs[GC_NREGS];
+	uintptr_t gc_sp;		/* interrupted stack pointer */
+	bool gc_suspend_req;		/* the signal is meant for this M */
+	_Atomic bool gc_suspended;	/* registers saved, waiting */
 #ifdef __SANITIZE_ADDRESS__
 	void *asan_g0_fake;		/* ASan fiber bookkeeping for g0 */
 #endif
@@ -323,6 +341,8 @@ struct gort_config {
 	bool gctrace;
 	bool gccheckmark;
 	bool kmodtrace;			/* feed gort.ko when it is loaded */
+	bool goroutineleak;		/* report leaked goroutines after GC */
+	const char *gcbarrier;		/* forced barrier mode, or NULL */
 	int gc_percent;			/* -1 off */
 	int64_t memlimit;		/* bytes, INT64_MAX: none */
 	int netpoll;			/* 0 auto, 1 uring, 2 epoll */
@@ -448,6 +468,9 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 void gort_goready(struct gort_g *gp) GORT_INTERNAL;
 void gort_goready_io(struct gort_g *gp) GORT_INTERNAL;
 void gort_stop_the_world(enum gort_trace_stw_reason reason) GORT_INTERNAL;
+/* Start a runtime goroutine: not counted by gort_num_goroutine, not
+ * shown in dumps (the collector's mark workers and sweeper). */
+int gort_go_system(void (*fn)(void *), void *arg) GORT_INTERNAL;
 void gort_start_the_world(void) GORT_INTERNAL;
 void gort_handoffp(struct gort_p *p) GORT_INTERNAL;
 void gort_wake_for_timers(void) GORT_INTERNAL;
@@ -463,6 +486,31 @@ extern _Atomic int32_t gort_zombie_threads GORT_INTERNAL;
 extern _Atomic int32_t gort_helper_threads GORT_INTERNAL;
 int gort_mcount_running(void) GORT_INTERNAL;
 extern _Atomic uint32_t gort_generation GORT_INTERNAL;
+
+/*
+ * The collector's record of when a goroutine runs (lib/gc/roots.c):
+ * gc_nrun is odd while it is on an M; only the M that owns it writes.
+ */
+static inline void gc_g_started(struct gort_g *gp)
+{
+	uint32_t n = atomic_load_explicit(&gp->gc_nrun, memory_order_relaxed);
+
+	atomic_store_explicit(&gp->gc_nrun, n + 1 + (n & 1),
+			      memory_order_relaxed);
+}
+
+/* After its registers were saved, on the context that took over. */
+static inline void gc_g_stopped(struct gort_g *gp)
+{
+	uint32_t n = atomic_load_explicit(&gp->gc_nrun, memory_order_relaxed);
+
+	atomic_store_explicit(&gp->gc_nrun, n + (n & 1), memory_order_release);
+}
+
+/* lib/gc (the parts the scheduler calls) */
+int gc_init(void) GORT_INTERNAL;
+void gc_run_end(void) GORT_INTERNAL;
+void gc_note_caller_stack(void *sp) GORT_INTERNAL;
 
 /* lib/sched/stack.c */
 int gort_stack_init(void) GORT_INTERNAL;
@@ -501,6 +549,7 @@ _Noreturn void gort_fatal(const char *fmt, ...)
 _Noreturn void gort_throw(const char *msg) GORT_INTERNAL;
 void gort_dump_all(int fd, struct gort_g *self, struct gort_g *skip)
 	GORT_INTERNAL;
+void gort_dump_g(int fd, struct gort_g *gp) GORT_INTERNAL;
 int gort_signals_init(void) GORT_INTERNAL;
 void gort_signals_fini(void) GORT_INTERNAL;
 void gort_m_signal_stack(struct gort_m *m) GORT_INTERNAL;

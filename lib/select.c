@@ -247,6 +247,8 @@ GORT_API int gort_select(struct gort_select_case *cases, int n,
 		w.timer = NULL;
 	}
 	if (sgs[0].g) {
+		sgs[0].g->waitsel = cases;
+		sgs[0].g->waitseln = n;
 		gort_gopark(selparkcommit, &w, npoll == 1 ?
 			    (cases[pollorder[0]].dir == GORT_RECV ?
 				     WR_CHAN_RECEIVE : WR_CHAN_SEND) :

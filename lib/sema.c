@@ -114,6 +114,7 @@ void gort_semacquire_lifo(_Atomic uint32_t *addr, bool lifo,
 			root->tail = &w;
 		}
 		if (w.g) {
+			w.g->waitobj = (void *)addr;
 			gort_gopark(unlock_root, &root->lock, reason);
 		} else {
 			gort_unlock(&root->lock);

@@ -347,6 +347,7 @@ GORT_API void gort_cond_wait(struct gort_cond *cv, struct gort_mutex *mu)
 		cv->head_ = &w;
 	cv->tail_ = &w;
 	if (w.g) {
+		w.g->waitobj = cv;
 		gort_gopark(unlock_cond, lk, WR_SYNC_COND_WAIT);
 	} else {
 		gort_unlock(lk);

@@ -36,6 +36,7 @@
 
 #include "chan.h"
 #include "timer.h"
+#include "gc/gc.h"
 
 #define sched gort_sched
 
@@ -377,7 +378,7 @@ static struct gort_timer *timer_make(int64_t ns, int64_t period,
 		errno = ESRCH;
 		return NULL;
 	}
-	t = gort_rt_calloc(sizeof(*t));
+	t = gc_malloc(sizeof(*t), false);
 	if (!t) {
 		errno = ENOMEM;
 		return NULL;

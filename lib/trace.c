@@ -136,6 +136,7 @@ static const uint8_t block_reasons[WR_COUNT] = {
 	[WR_SYNC_COND_WAIT] = GORT_BLOCK_SYNC_COND,
 	[WR_IO_WAIT] = GORT_BLOCK_NET_IO,
 	[WR_PREEMPTED] = GORT_BLOCK_UNKNOWN,
+	[WR_WAIT_FOR_GC_CYCLE] = GORT_BLOCK_UNKNOWN,
 };
 
 uint32_t gort_trace_block_reason(uint32_t waitreason)

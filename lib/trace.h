@@ -315,6 +315,47 @@ GORT_TRACE_INLINE void gort_trace_stw_end(const struct gort_m *m)
 			      GORT_TRACE_PID(m->p), GORT_TRACE_MID(m), 0, 0);
 }
 
+/* The collector's coordinator on m opened (closed) cycle `cycle`. */
+GORT_TRACE_INLINE void gort_trace_gc_begin(const struct gort_m *m,
+					   uint32_t cycle)
+{
+	STAP_PROBE4(gort, gc_begin, m->curg->goid, m->p->id, (int32_t)m->id,
+		    cycle);
+	if (gort_trace_on())
+		gort_trace_ev(GORT_EV_GC_BEGIN, GORT_TRACE_GOID(m->curg),
+			      GORT_TRACE_PID(m->p), GORT_TRACE_MID(m), cycle,
+			      0);
+}
+
+GORT_TRACE_INLINE void gort_trace_gc_end(const struct gort_m *m,
+					 uint32_t cycle)
+{
+	STAP_PROBE4(gort, gc_end, m->curg->goid, m->p->id, (int32_t)m->id,
+		    cycle);
+	if (gort_trace_on())
+		gort_trace_ev(GORT_EV_GC_END, GORT_TRACE_GOID(m->curg),
+			      GORT_TRACE_PID(m->p), GORT_TRACE_MID(m), cycle,
+			      0);
+}
+
+/* The goroutine on m starts (ends) helping the mark as it allocates. */
+GORT_TRACE_INLINE void gort_trace_gc_assist(const struct gort_m *m,
+					    bool begin)
+{
+	if (begin) {
+		STAP_PROBE3(gort, gc_mark_assist_begin, m->curg->goid,
+			    m->p->id, (int32_t)m->id);
+	} else {
+		STAP_PROBE3(gort, gc_mark_assist_end, m->curg->goid,
+			    m->p->id, (int32_t)m->id);
+	}
+	if (gort_trace_on())
+		gort_trace_ev(begin ? GORT_EV_GC_MARK_ASSIST_BEGIN :
+				      GORT_EV_GC_MARK_ASSIST_END,
+			      GORT_TRACE_GOID(m->curg), GORT_TRACE_PID(m->p),
+			      GORT_TRACE_MID(m), 0, 0);
+}
+
 /* The goroutine on m set the number of Ps to procs. */
 GORT_TRACE_INLINE void gort_trace_procs_change(const struct gort_m *m,
 					       int32_t procs)

@@ -49,11 +49,11 @@
 	X(stw_begin, GORT_EV_STW_BEGIN, PLAIN, "goid, p, m, reason")         \
 	X(stw_end, GORT_EV_STW_END, PLAIN, "goid, p, m")                     \
 	X(procs_change, GORT_EV_PROCS_CHANGE, PLAIN, "goid, p, m, procs")    \
-	X(gc_begin, GORT_EV_GC_BEGIN, RESERVED, "goid, p, m, cycle")         \
-	X(gc_end, GORT_EV_GC_END, RESERVED, "goid, p, m, cycle")             \
-	X(gc_mark_assist_begin, GORT_EV_GC_MARK_ASSIST_BEGIN, RESERVED,      \
+	X(gc_begin, GORT_EV_GC_BEGIN, PLAIN, "goid, p, m, cycle")         \
+	X(gc_end, GORT_EV_GC_END, PLAIN, "goid, p, m, cycle")             \
+	X(gc_mark_assist_begin, GORT_EV_GC_MARK_ASSIST_BEGIN, PLAIN,      \
 	  "goid, p, m")                                                      \
-	X(gc_mark_assist_end, GORT_EV_GC_MARK_ASSIST_END, RESERVED,          \
+	X(gc_mark_assist_end, GORT_EV_GC_MARK_ASSIST_END, PLAIN,          \
 	  "goid, p, m")                                                      \
 	X(gc_sweep_begin, GORT_EV_GC_SWEEP_BEGIN, RESERVED, "goid, p, m")    \
 	X(gc_sweep_end, GORT_EV_GC_SWEEP_END, RESERVED,                      \

@@ -98,6 +98,8 @@ enum gort_trace_stw_reason {
 	GORT_STW_UNKNOWN = 0,
 	GORT_STW_GOMAXPROCS = 1,	/* gort_gomaxprocs resizes the Ps */
 	GORT_STW_GOROUTINE_DUMP = 2,	/* gort_dump_goroutines */
+	GORT_STW_GC_SWEEP_TERM = 3,	/* a collection starts */
+	GORT_STW_GC_MARK_TERM = 4,	/* a collection's mark ends */
 	GORT_STW_REASON_COUNT
 };
 

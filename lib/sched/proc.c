@@ -109,6 +109,7 @@ static const char *const waitreason_strings[WR_COUNT] = {
 	[WR_SYNC_COND_WAIT] = "sync.Cond.Wait",
 	[WR_IO_WAIT] = "IO wait",
 	[WR_PREEMPTED] = "preempted",
+	[WR_WAIT_FOR_GC_CYCLE] = "wait for GC cycle",
 };
 
 const char *gort_waitreason_str(unsigned int wr)
@@ -1018,6 +1019,7 @@ static inline void set_running(struct gort_m *m, struct gort_p *p,
 	WRITE_ONCE(m->curg, gp);
 	WRITE_ONCE(gp->m, m);
 	atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
+	gc_g_started(gp);
 	atomic_store_explicit(&p->schedtick,
 			      atomic_load_explicit(&p->schedtick,
 						   memory_order_relaxed) + 1,
@@ -1142,6 +1144,8 @@ static void finish_switch(struct gort_m *m)
 
 	m->post = POST_NONE;
 	m->prevg = NULL;
+	if (prev)
+		gc_g_stopped(prev);
 	switch (post) {
 	case POST_NONE:
 		break;
@@ -1480,7 +1484,7 @@ static uint64_t newgoid(struct gort_p *p)
 /* ------------------------------------------------------------------ */
 
 static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
-		   const char *name, void *createpc)
+		   const char *name, void *createpc, bool system)
 {
 	struct gort_m *m;
 	struct gort_p *p;
@@ -1516,16 +1520,24 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	WRITE_ONCE(gp->lockedm, NULL);
 	gp->lockcount = 0;
 	gp->is_main = false;
+	gp->system = system;
+	gp->gc_leaked = false;
+	gp->gc_deferred = false;
 	WRITE_ONCE(gp->waitreason, 0);
 	/* kmodtrace hook */
 	if (gort_kmod_active())
 		gort_kmod_note(m, GORT_EV_GO_CREATE, self ? self->goid : 0,
 			       gp->goid, (uintptr_t)fn);
-	atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+	if (!system)
+		atomic_fetch_add_explicit(&sched.ngoroutines, 1,
+					  memory_order_relaxed);
 	gort_trace_go_create(m, gp, fn);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_release);
 	if (p) {
-		runqput(p, gp, true);
+		/* a runtime goroutine queues behind the work it interrupts:
+		 * in runnext, a collection asked for in a loop would take
+		 * turns with its asker and starve every other goroutine */
+		runqput(p, gp, !system);
 	} else {
 		gort_lock(&sched.lock);
 		globrunqput(gp);
@@ -1538,7 +1550,12 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 
 GORT_API int gort_go(void (*fn)(void *), void *arg)
 {
-	return newproc(fn, arg, 0, NULL, __builtin_return_address(0));
+	return newproc(fn, arg, 0, NULL, __builtin_return_address(0), false);
+}
+
+int gort_go_system(void (*fn)(void *), void *arg)
+{
+	return newproc(fn, arg, 0, NULL, __builtin_return_address(0), true);
 }
 
 GORT_API int gort_go_opts(void (*fn)(void *), void *arg,
@@ -1554,7 +1571,7 @@ GORT_API int gort_go_opts(void (*fn)(void *), void *arg,
 		       ~((size_t)page - 1);
 	}
 	return newproc(fn, arg, size, opts ? opts->name : NULL,
-		       __builtin_return_address(0));
+		       __builtin_return_address(0), false);
 }
 
 /*
@@ -1594,6 +1611,7 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 	}
 	gort_stack_check(cur);
 	gort_trace_go_stop(m, p, cur, GORT_STOP_YIELD);
+	m->prevg = cur;		/* its stop is recorded on the other side */
 	atomic_store_explicit(&cur->status, G_RUNNABLE, memory_order_relaxed);
 	runq_slot_store(p, tail, cur);
 	atomic_store_explicit(&p->runqtail, tail + 1, memory_order_relaxed);
@@ -1607,7 +1625,7 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 	m = gort_getm();
 	m->rt_nest = nest;
 	asan_landed(m, cur, false);
-	if (m->post)
+	if (m->post || m->prevg)
 		finish_switch(m);
 	return true;
 }
@@ -1661,6 +1679,8 @@ void gort_gopark(bool (*unlockf)(struct gort_g *, void *), void *arg,
 	atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
 	switch_from_g(m, gp, direct_next(m), POST_PARK);
 	WRITE_ONCE(gp->waitreason, 0);
+	WRITE_ONCE(gp->waitobj, NULL);
+	WRITE_ONCE(gp->waitsel, NULL);
 }
 
 /* Make a parked goroutine runnable (from any thread). */
@@ -1742,7 +1762,8 @@ GORT_API _Noreturn void gort_goexit(void)
 		gort_kmod_note(m, GORT_EV_GO_END, gp->goid, 0, 0);
 	/* before the count drops: gort_num_goroutine() == 1 means all ended */
 	gort_trace_go_end(m, m->p, gp);
-	atomic_fetch_sub(&sched.ngoroutines, 1);
+	if (!gp->system)
+		atomic_fetch_sub(&sched.ngoroutines, 1);
 	if (gp->lockcount || m->lockedg == gp) {
 		/* Go ends a thread whose wired goroutine exits. */
 		gp->lockcount = 0;
@@ -1906,6 +1927,7 @@ void gort_stop_the_world(enum gort_trace_stw_reason reason)
 	struct gort_m *m = gort_getm();
 	int32_t procs, i;
 	struct gort_p *p;
+	int64_t spin_until;
 
 	gort_trace_stw_begin(m, reason);
 	gort_lock(&sched.lock);
@@ -1919,6 +1941,7 @@ void gort_stop_the_world(enum gort_trace_stw_reason reason)
 		stop_p_locked(p);
 	gort_unlock(&sched.lock);
 
+	spin_until = gort_nanotime_internal() + 2000000;
 	while (atomic_load(&sched.stopwait) > 0) {
 		for (i = 0; i < procs; i++) {
 			p = sched.allp[i];
@@ -1933,6 +1956,18 @@ void gort_stop_the_world(enum gort_trace_stw_reason reason)
 		}
 		if (atomic_load(&sched.stopwait) <= 0)
 			break;
+		/*
+		 * A goroutine that keeps entering the runtime (allocating)
+		 * dodges a retake half the time and never reaches a point
+		 * where it would stop by itself: retry at once for a while
+		 * (the collector's pauses are measured in microseconds),
+		 * then in 100 us steps.
+		 */
+		if (gort_nanotime_internal() < spin_until) {
+			for (i = 0; i < 64; i++)
+				gort_cpu_relax();
+			continue;
+		}
 		gort_note_sleep_ns(&sched.stopnote, 100000);
 	}
 	/* every P is ours now; the note may still hold a late wake */
@@ -2159,7 +2194,6 @@ static void free_all(void)
 		sched.allp[i] = NULL;
 	}
 	sched.nallp = 0;
-	gort_rt_free_all();
 	atomic_store(&gort_ntimers, 0);
 }
 
@@ -2293,6 +2327,10 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	if (err)
 		gort_fatal("runtime: no process-wide memory barrier: %s",
 			   strerror(-err));
+	err = gc_init();
+	if (err)
+		gort_fatal("runtime: cannot set up the garbage collector: %s",
+			   strerror(-err));
 	gort_signals_init();
 	err = gort_netpoll_init();
 	if (err)
@@ -2346,8 +2384,12 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		sched.thread_baseline = 0;
 	newm(sched.allp[0], false);
 
+	/* this thread's frames (the caller's locals) are roots meanwhile */
+	__builtin_unwind_init();
+	gc_note_caller_stack(__builtin_frame_address(0));
 	while (!atomic_load(&sched.main_done))
 		gort_futex_wait(&sched.main_done, 0, -1);
+	gc_note_caller_stack(NULL);
 	ret = sched.main_ret;
 
 	/* End every M: Ps die, sleeping Ms are woken to exit. */
@@ -2357,6 +2399,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_sysmon_stop();
 	stuck = teardown_wait();
 	gort_netpoll_fini();
+	gc_run_end();
 	/* every M has ended or sits in C code: no event is left to come */
 	env_trace_stop(trace_fd);
 	if (!stuck) {
