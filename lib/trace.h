@@ -97,6 +97,15 @@ void gort_trace_ev(uint32_t kind, uint64_t goid, int32_t p, int32_t m,
 		   uint64_t a0, uint64_t a1)
 	__attribute__((cold, noinline)) GORT_INTERNAL;
 
+/*
+ * GORT_TRACEFLIGHT: start the trace-file sink as a flight recorder that
+ * keeps the last `bytes` of batches and writes them as a trace file at
+ * path on SIGUSR2 and at gort_trace_stop (trace_file.c).  0, -EINVAL
+ * (bytes under GORT_TRACE_FLIGHT_MIN), -EBUSY, -ENOMEM.
+ */
+#define GORT_TRACE_FLIGHT_MIN (64u << 10)	/* one batch and a header */
+int gort_trace_flight_start(const char *path, size_t bytes) GORT_INTERNAL;
+
 /* Records the trace-file sink lost to a failed allocation (trace_file.c). */
 uint64_t gort_trace_dropped(void) GORT_INTERNAL;
 

@@ -2164,6 +2164,16 @@ static int env_trace_start(void)
 
 	if (!path)
 		return -1;
+	if (gort_config.trace_flight) {
+		/* nothing is written until SIGUSR2 or the end of the run */
+		err = gort_trace_flight_start(path, gort_config.trace_flight);
+		if (err) {
+			gort_dprintf(2, "gort: GORT_TRACEFLIGHT: %s\n",
+				     strerror(-err));
+			_exit(2);
+		}
+		return INT_MAX;
+	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n", path,
@@ -2190,7 +2200,8 @@ static void env_trace_stop(int fd)
 	if (err)
 		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n",
 			     gort_config.trace_path, strerror(-err));
-	close(fd);
+	if (fd != INT_MAX)	/* the flight recorder has no descriptor */
+		close(fd);
 }
 
 /* Graveyard for generations whose Ms were left in user code. */
