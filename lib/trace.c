@@ -222,3 +222,18 @@ void gort_trace_proc_stop_slow(const struct gort_m *m, const struct gort_p *p)
 	tid = m && m->tid ? (uint32_t)m->tid : self_tid();
 	emit_tid(GORT_EV_PROC_STOP, w.goid, p->id, w.m, tid, 0, 0);
 }
+
+void gort_trace_proc_runq_slow(const struct gort_m *m, const struct gort_p *p,
+			       const struct gort_g *gp)
+{
+	uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+	uint32_t n = tail - head;
+
+	/* a racing steal can make the difference momentarily odd */
+	if (n > GORT_RUNQ_SIZE)
+		n = GORT_RUNQ_SIZE;
+	if (atomic_load_explicit(&p->runnext, memory_order_relaxed))
+		n++;
+	STAP_PROBE4(gort, proc_runq, gp->goid, p->id, (int32_t)m->id, n);
+}

@@ -153,6 +153,8 @@ void gort_trace_proc_start_slow(const struct gort_m *m,
 				const struct gort_p *p) GORT_TRACE_COLD;
 void gort_trace_proc_stop_slow(const struct gort_m *m,
 			       const struct gort_p *p) GORT_TRACE_COLD;
+void gort_trace_proc_runq_slow(const struct gort_m *m, const struct gort_p *p,
+			       const struct gort_g *gp) GORT_TRACE_COLD;
 
 /* newg was created by the code running on m, to run fn. */
 GORT_TRACE_INLINE void
@@ -193,6 +195,20 @@ gort_trace_proc_stop(const struct gort_m *m, const struct gort_p *p)
 {
 	if (GORT_TRACE_ENABLED(proc_stop))
 		gort_trace_proc_stop_slow(m, p);
+}
+
+/*
+ * gp starts on p: the probe reports how many goroutines wait in p's run
+ * queue (gort-top's per-P view).  Only the semaphore is tested, not the
+ * sink flag word, and no record is made: a record per schedule would
+ * double a trace file for a number that a trace's events already imply.
+ */
+GORT_TRACE_INLINE void
+gort_trace_proc_runq(const struct gort_m *m, const struct gort_p *p,
+		     const struct gort_g *gp)
+{
+	if (unlikely(READ_ONCE(gort_proc_runq_semaphore)))
+		gort_trace_proc_runq_slow(m, p, gp);
 }
 
 /* ---- plain probes: the nop and the flag word at the site ---- */

@@ -16,9 +16,12 @@
  * whole trace file (FILE.tmp, renamed to FILE, so a reader never sees half
  * a dump) when SIGUSR2 arrives and at stop.  The signal handler only sets
  * a flag and wakes the writer (an atomic store and a futex wake, both
- * async-signal-safe); the writer does the I/O.  A signal dump holds whole
- * batches only: the records still in the threads' partial buffers (fewer
- * than a batch per thread) are not in it; the dump at stop has them.
+ * async-signal-safe); the writer does the I/O.  Before a signal dump the
+ * writer bumps flush_gen and gives the threads a few milliseconds: each
+ * thread that emits meanwhile seals its partial buffer and queues it, so
+ * the dump is complete up to the request (the header's cut_ns) for every
+ * thread that is running; a thread that stays idle keeps its last few
+ * records to itself until stop.
  *
  * The hot path takes no lock and makes no system call: the sink appends to
  * the calling thread's buffer (a thread-local slot), and a full buffer goes
@@ -56,12 +59,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trace.h"
@@ -86,6 +92,7 @@ struct tslot {
 	uint32_t stream;		/* gort_trace_batch.stream */
 	uint32_t tid;			/* its thread's kernel thread id */
 	uint64_t seq;			/* its next batch's seq */
+	uint32_t flush_gen;		/* flush_gen it last answered */
 	struct tbuf *buf;		/* buffer being filled, or NULL */
 	struct tslot *next;		/* every slot, for stop */
 };
@@ -110,6 +117,8 @@ static char *flight_tmp;		/* flight_path + ".tmp" */
 static struct tbuf *kept, *kept_tail;	/* the window, oldest first */
 static size_t kept_bytes;		/* its batches' size */
 static _Atomic uint32_t dump_req;	/* SIGUSR2 came: dump the window */
+static _Atomic uint32_t flush_gen;	/* bumped: hand over partial buffers */
+static uint64_t cut_ns;			/* the dump's gort_trace_file_header */
 static uint64_t trace_start_ns;		/* the header's start_ns */
 static struct sigaction old_usr2;	/* restored at stop */
 
@@ -154,6 +163,22 @@ static void seal(struct tslot *s, struct tbuf *b)
 	};
 }
 
+/*
+ * The executable's load bias, for a converter that names goroutines by
+ * their function: the run-time address of its program headers less the
+ * address its PT_PHDR entry asks for.
+ */
+static uint64_t exe_bias(void)
+{
+	const ElfW(Phdr) *ph = (const void *)getauxval(AT_PHDR);
+	unsigned long i, n = getauxval(AT_PHNUM);
+
+	for (i = 0; ph && i < n; i++)
+		if (ph[i].p_type == PT_PHDR)
+			return (uint64_t)(uintptr_t)ph - ph[i].p_vaddr;
+	return 0;
+}
+
 static void header_init(struct gort_trace_file_header *h, uint32_t flags)
 {
 	memset(h, 0, sizeof(*h));
@@ -163,6 +188,9 @@ static void header_init(struct gort_trace_file_header *h, uint32_t flags)
 	h->start_ns = trace_start_ns;
 	h->batch_max = GORT_TRACE_BATCH_MAX;
 	h->flags = flags;
+	h->pid = (uint32_t)getpid();
+	h->exe_bias = exe_bias();
+	h->cut_ns = flags & GORT_TRACE_F_FLIGHT ? cut_ns : 0;
 }
 
 /* Write the flight window as a trace file at flight_path, replacing it. */
@@ -257,6 +285,25 @@ static void flight_free(void)
 	kept_bytes = 0;
 }
 
+/*
+ * A dump asked for by SIGUSR2: let running threads hand over their
+ * partial buffers first (see the comment at the top), then write.
+ */
+static void flight_signal_dump(void)
+{
+	struct timespec ms = { 0, 1000000 };
+	int i;
+
+	cut_ns = (uint64_t)gort_nanotime_internal();
+	atomic_fetch_add(&flush_gen, 1);
+	for (i = 0; i < 10; i++) {
+		nanosleep(&ms, NULL);
+		drain();
+	}
+	flight_dump();
+	cut_ns = 0;
+}
+
 static void *writer_main(void *arg)
 {
 	sigset_t all;
@@ -268,7 +315,7 @@ static void *writer_main(void *arg)
 			gort_futex_wait(&writer_kick, 0, -1);
 		drain();
 		if (flight_max && atomic_exchange(&dump_req, 0))
-			flight_dump();
+			flight_signal_dump();
 		if (atomic_load(&writer_quit))
 			return NULL;
 	}
@@ -326,7 +373,12 @@ static void file_sink(const struct gort_trace_event *ev)
 		s->buf = b;
 	}
 	b->ev[b->n++] = *ev;
-	if (b->n == TBUF_EVENTS) {
+	if (b->n == TBUF_EVENTS ||
+	    unlikely(atomic_load_explicit(&flush_gen, memory_order_relaxed) !=
+		     s->flush_gen)) {
+		/* full, or a flight dump wants what this thread has */
+		s->flush_gen = atomic_load_explicit(&flush_gen,
+						    memory_order_relaxed);
 		s->buf = NULL;
 		seal(s, b);
 		queue_full(b);

@@ -63,6 +63,9 @@ enum gort_trace_kind {
 	GORT_EV_NETPOLL_READY = 24,	/* arg0: goid, arg1: result */
 	GORT_EV_GC_BARRIER = 25,	/* arg0: dirty-tracking mode */
 	GORT_EV_USER_LOG = 26,
+	GORT_EV_PROC_RUNQ = 27,		/* arg0: goroutines waiting in p's
+					 * run queue as goid starts on it
+					 * (a probe only: never recorded) */
 	GORT_EV_KIND_COUNT
 };
 
@@ -142,7 +145,17 @@ struct gort_trace_file_header {
 	__u64 start_ns;		/* CLOCK_MONOTONIC when tracing started */
 	__u32 batch_max;	/* GORT_TRACE_BATCH_MAX of the writer */
 	__u32 flags;		/* GORT_TRACE_F_* */
-	__u64 reserved[4];	/* zero */
+	__u32 pid;		/* the traced process */
+	__u32 reserved0;	/* zero */
+	__u64 exe_bias;		/* load bias of its executable: a go_create
+				 * fn address minus this is the symbol's
+				 * value in the ELF file (0: not PIE, or
+				 * unknown) */
+	__u64 cut_ns;		/* a flight dump on a signal: when it was
+				 * asked for; every thread that ran since
+				 * handed over its records up to then, so
+				 * the window is complete up to here */
+	__u64 reserved[1];	/* zero */
 };
 
 /* Record-sized, so that a file is a whole number of 48-byte units. */

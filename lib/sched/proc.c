@@ -1042,6 +1042,7 @@ static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 								   "not runnable");
 	set_running(m, p, gp);
 	gort_trace_go_start(m, p, gp);
+	gort_trace_proc_runq(m, p, gp);
 	if (unlikely(!gp->stack.lo)) {
 		err = gort_stack_alloc(p, gp->stack_request, &gp->stack);
 		if (err)
@@ -1599,6 +1600,7 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 	WRITE_ONCE(cur->m, NULL);
 	set_running(m, p, next);
 	gort_trace_go_start(m, p, next);
+	gort_trace_proc_runq(m, p, next);
 	nest = m->rt_nest;
 	m->rt_nest = 0;
 	san_switch(m, cur, next, false);
