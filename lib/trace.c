@@ -18,6 +18,9 @@
  * always finds a function to call (a late call to a sink that was just
  * turned off is allowed, see lib/trace.h).
  *
+ * The sinks' life (gort_trace_sinks_start/stop, the thread hooks) is here
+ * too, so the scheduler calls the trace layer and no sink directly.
+ *
  * Rejected: a table of sinks behind a lock (a lock on a path that runs on
  * every M at once), and formatting records here (sinks differ: a trace file
  * wants them raw, the kernel module copies them into its ring).
@@ -25,10 +28,12 @@
 #define _SDT_HAS_SEMAPHORES 1
 
 #include <errno.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "trace.h"
+#include "trace_kmod.h"
 
 uint32_t gort_trace_flags;
 
@@ -77,6 +82,35 @@ void gort_trace_emit(const struct gort_trace_event *ev)
 		if (fn)
 			fn(ev);
 	}
+}
+
+/* ---- the sinks' life ---- */
+
+void gort_trace_sinks_start(void)
+{
+	int err;
+
+	if (!gort_config.kmodtrace)
+		return;
+	err = gort_kmod_open();
+	if (err)
+		gort_dprintf(2, "gort: kmodtrace: %s: %s; kernel tracing off\n",
+			     GORT_KMOD_DEVICE, strerror(-err));
+}
+
+void gort_trace_sinks_stop(void)
+{
+	gort_kmod_close();
+}
+
+void gort_trace_thread_start(void)
+{
+	gort_kmod_thread_start();
+}
+
+void gort_trace_thread_exit(void)
+{
+	gort_kmod_thread_exit();
 }
 
 /* ---- records ---- */

@@ -78,7 +78,6 @@
 #include "netpoll/netpoll.h"
 #include "runtime.h"
 #include "timer.h"
-#include "trace_kmod.h"
 #include "trace.h"
 
 struct gort_sched gort_sched;
@@ -1021,11 +1020,6 @@ static inline void set_running(struct gort_m *m, struct gort_p *p,
 			      atomic_load_explicit(&p->schedtick,
 						   memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	/* kmodtrace hook (lib/trace_kmod.c; lib/trace.h takes over on merge) */
-	if (gort_kmod_active()) {
-		gort_kmod_set_goid(gp->goid);
-		gort_kmod_note(m, GORT_EV_GO_START, gp->goid, 0, 0);
-	}
 }
 
 /* Make gp the M's current goroutine, giving it a stack if it has none. */
@@ -1193,9 +1187,6 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 	} else {
 		WRITE_ONCE(m->curg, NULL);
 		to = &m->g0ctx;
-		/* kmodtrace hook: this thread runs the scheduler now */
-		if (gort_kmod_active())
-			gort_kmod_set_goid(0);
 	}
 	WRITE_ONCE(cur->m, NULL);
 	/* the nesting depth is this goroutine's, not the M's */
@@ -1312,7 +1303,7 @@ static void *mstart(void *arg)
 	}
 	gort_m_signal_stack(m);
 	tsan_g0_init(m);
-	gort_kmod_thread_start();	/* kmodtrace hook */
+	gort_trace_thread_start();
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
 	atomic_store(&m->in_runtime, 1);
@@ -1323,7 +1314,7 @@ static void *mstart(void *arg)
 	schedule_loop(m);
 
 	/* The thread ends; nothing below may touch m after mlive drops. */
-	gort_kmod_thread_exit();	/* kmodtrace hook */
+	gort_trace_thread_exit();
 	gort_m_signal_stack_free(m);
 	gort_arch_setm(NULL);
 	gort_lock(&exit_lock);
@@ -1517,10 +1508,6 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->lockcount = 0;
 	gp->is_main = false;
 	WRITE_ONCE(gp->waitreason, 0);
-	/* kmodtrace hook */
-	if (gort_kmod_active())
-		gort_kmod_note(m, GORT_EV_GO_CREATE, self ? self->goid : 0,
-			       gp->goid, (uintptr_t)fn);
 	atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
 	gort_trace_go_create(m, gp, fn);
 	atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_release);
@@ -1737,10 +1724,6 @@ GORT_API _Noreturn void gort_goexit(void)
 	if (!m || !m->curg)
 		gort_fatal("gort_goexit called outside a goroutine");
 	gp = m->curg;
-	/* kmodtrace hook: before the count drops, so that a goroutine that
-	 * waits for the count to fall has seen every go_end published */
-	if (gort_kmod_active())
-		gort_kmod_note(m, GORT_EV_GO_END, gp->goid, 0, 0);
 	/* before the count drops: gort_num_goroutine() == 1 means all ended */
 	gort_trace_go_end(m, m->p, gp);
 	atomic_fetch_sub(&sched.ngoroutines, 1);
@@ -2284,12 +2267,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_env_parse();
 	procs = gort_config.maxprocs ? gort_config.maxprocs :
 				       gort_default_procs();
-	if (gort_config.kmodtrace) {	/* kmodtrace hook */
-		err = gort_kmod_open();
-		if (err)
-			gort_dprintf(2, "gort: kmodtrace: %s: %s; kernel tracing off\n",
-				     GORT_KMOD_DEVICE, strerror(-err));
-	}
+	gort_trace_sinks_start();
 
 	sched.starttime = gort_nanotime_internal();
 	err = gort_stack_init();
@@ -2330,9 +2308,6 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gp->goid = newgoid(NULL);
 	gp->is_main = true;
 	gp->createpc = __builtin_return_address(0);
-	if (gort_kmod_active())		/* kmodtrace hook */
-		gort_kmod_note(NULL, GORT_EV_GO_CREATE, 0, gp->goid,
-			       (uintptr_t)main_fn);
 	atomic_store(&sched.ngoroutines, 1);
 	/* the caller's thread is not an M: no goroutine, P or M made these */
 	gort_trace_procs_change_boot(procs);
@@ -2380,7 +2355,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_stack_abandon();
 	}
 	gort_signals_fini();
-	gort_kmod_close();	/* kmodtrace hook: every M has ended */
+	gort_trace_sinks_stop();	/* every M has ended */
 	/* Ms of this run that are still out there now see a stale generation */
 	atomic_fetch_add(&gort_generation, 1);
 	sched_reset();	/* clears running: gort_main may be called again */
