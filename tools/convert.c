@@ -183,10 +183,12 @@ static int load_syms(const char *path)
 			const Elf64_Shdr *str;
 			size_t j, n;
 
-			if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum)
+			if (sh[i].sh_type != want ||
+			    sh[i].sh_link >= eh->e_shnum)
 				continue;
 			str = &sh[sh[i].sh_link];
-			sy = (const void *)((const char *)map + sh[i].sh_offset);
+			sy = (const void *)((const char *)map +
+					    sh[i].sh_offset);
 			n = sh[i].sh_size / sizeof(*sy);
 			cv.strtab = malloc(str->sh_size + 1);
 			cv.syms = calloc(n ? n : 1, sizeof(*cv.syms));
@@ -716,7 +718,8 @@ static void one(const struct gort_trace_event *e)
 		end_to(named(N_STW), e->ts_ns, 0);
 		break;
 	case GORT_EV_GC_BEGIN:
-		snprintf(name, sizeof(name), "GC %" PRIu64, (uint64_t)e->arg[0]);
+		snprintf(name, sizeof(name), "GC %" PRIu64,
+			 (uint64_t)e->arg[0]);
 		end_to(named(N_GC), e->ts_ns, 0);
 		begin(named(N_GC), e->ts_ns, name, 0);
 		break;

@@ -151,7 +151,8 @@ static void unpin_all(struct pinned *pins, int npins, const char *dir)
 		bpf_map__unpin(pins[i].map, pins[i].path);
 	if (dir[0]) {
 		rmdir(dir);
-		rmdir(PIN_ROOT "/gort");	/* if no other gort-top uses it */
+		/* fails, as it should, while another gort-top uses it */
+		rmdir(PIN_ROOT "/gort");
 	}
 }
 
@@ -205,7 +206,8 @@ static void report(struct gort_top_bpf *skel, int pid, int iter)
 
 		if (bpf_map_lookup_elem(pfd, &k, &ps) || !ps.starts)
 			continue;
-		snprintf(a, sizeof(a), "G%llu", (unsigned long long)ps.cur_goid);
+		snprintf(a, sizeof(a), "G%llu",
+			 (unsigned long long)ps.cur_goid);
 		printf("P%-4u %6llu %8llu %10llu %10s\n", k,
 		       (unsigned long long)ps.runq,
 		       (unsigned long long)ps.runq_max,
@@ -273,7 +275,8 @@ static void report(struct gort_top_bpf *skel, int pid, int iter)
 		static const char *const st[] = { "?", "running", "runnable",
 						   "blocked" };
 
-		snprintf(a, sizeof(a), "G%llu", (unsigned long long)rows[i].goid);
+		snprintf(a, sizeof(a), "G%llu",
+			 (unsigned long long)rows[i].goid);
 		printf("  %-10s %-9s %4lld %8llu %8s %7llu %s\n", a,
 		       st[g->state < 4 ? g->state : 0], (long long)g->p,
 		       (unsigned long long)g->starts,
