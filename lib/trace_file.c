@@ -331,6 +331,8 @@ static struct tslot *slot_new(void)
 		return NULL;
 	s->stream = atomic_fetch_add(&nstreams, 1);
 	s->tid = (uint32_t)syscall(SYS_gettid);
+	/* a flush asked for before this thread existed is not for it */
+	s->flush_gen = atomic_load_explicit(&flush_gen, memory_order_relaxed);
 	s->next = atomic_load(&slots);
 	while (!atomic_compare_exchange_weak(&slots, &s->next, s))
 		;
