@@ -248,7 +248,10 @@ int gort_trace_record(int argc, char **argv)
 	fprintf(stderr, "gort-trace: recording pid %d from %s (%d probes) to %s\n",
 		pid, bin, nl, out);
 	while (!stop && !rec.err) {
-		err = ring_buffer__poll(rb, 100);
+		/* woken when the ring fills up, else drained every 10 ms */
+		err = ring_buffer__poll(rb, 10);
+		if (err >= 0)
+			err = ring_buffer__consume(rb);
 		if (err < 0 && err != -EINTR)
 			break;
 		if (deadline && now_ns() >= deadline)

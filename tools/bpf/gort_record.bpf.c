@@ -17,9 +17,8 @@
  * firing thread.  A full ring counts a drop in `dropped` rather than
  * blocking anything.
  *
- * License: dual, as gort_count.bpf.c; the helpers it uses are not
- * GPL-only, but the kernel wants a GPL-compatible string for uprobes'
- * bpf_probe_read_user in usdt.bpf.h.
+ * License: dual MIT/GPL, a GPL-compatible string, because usdt.bpf.h reads
+ * arguments with the GPL-only bpf_probe_read_* helpers.
  *
  * Rejected: perf buffers (per-CPU, so a reader must re-merge across CPUs
  * and a thread that migrates could be reordered), and bpftrace (a
@@ -37,8 +36,15 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 32 << 20);
 } events SEC(".maps");
+
+/*
+ * Wake the reader only once this much is waiting: a wakeup per record
+ * costs more than the probe itself, and the reader also drains on a
+ * 10 ms timer (tools/record.c).
+ */
+#define WAKE_BYTES (4 << 20)
 
 /* records lost to a full ring */
 __u64 dropped;
@@ -66,7 +72,10 @@ static __always_inline int emit(struct pt_regs *ctx, __u32 kind)
 	e->tid = (__u32)bpf_get_current_pid_tgid();
 	e->arg[0] = (__u64)a0;
 	e->arg[1] = (__u64)a1;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >=
+				      WAKE_BYTES ?
+				      BPF_RB_FORCE_WAKEUP :
+				      BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
