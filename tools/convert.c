@@ -32,7 +32,8 @@
  * their values), and when it closes, they are ended at its end, so every
  * window file stands alone.  A flow whose source is in an earlier file is
  * dropped.  A flight-recorder window starts where every thread's records
- * are there (trace_read.h's complete_ns).
+ * are there (trace_read.h's complete_ns) and ends where it was asked for;
+ * a cut-off file ends where its cut thread's records do.
  *
  * Memory: the reader's (trace_read.h) plus the state of each live
  * goroutine and P; an ended goroutine's state is freed.
@@ -845,8 +846,12 @@ static int close_file(void)
 static int advance(uint64_t ts)
 {
 	while (cv.hi && ts >= cv.hi) {
-		if (cv.open)
-			for_each_track(shut, cv.hi);
+		/* a window with no event of its own still shows the state */
+		if (!cv.open && cv.lo < cv.hi) {
+			cv.open = true;
+			for_each_track(reopen, cv.lo);
+		}
+		for_each_track(shut, cv.hi);
 		cv.open = false;
 		if (!cv.split)
 			return 1;
@@ -952,6 +957,10 @@ int gort_trace_convert(int argc, char **argv)
 	 */
 	if ((cv.rd.h.flags & GORT_TRACE_F_FLIGHT) && cv.rd.complete_ns > cv.lo)
 		cv.lo = cv.rd.complete_ns;
+	/* a cut-off file: past its cut thread's last record, half there */
+	if (cv.rd.truncated_at && cv.rd.truncated_ns > cv.t0 &&
+	    (!cv.to || cv.rd.truncated_ns + 1 < cv.t0 + cv.to))
+		cv.to = cv.rd.truncated_ns + 1 - cv.t0;
 	/* and a signal dump is complete only up to when it was asked for */
 	if ((cv.rd.h.flags & GORT_TRACE_F_FLIGHT) && cv.rd.h.cut_ns > cv.t0 &&
 	    (!cv.to || cv.rd.h.cut_ns < cv.t0 + cv.to))

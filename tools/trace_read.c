@@ -174,10 +174,19 @@ int tr_open(struct tr_reader *r, const char *path)
 		if (avail < bh.nrec) {
 			/* a crashed writer: keep the whole records */
 			r->truncated_at = off;
+			r->truncated_ns = s->last_ns;
 			if (!avail)
 				break;
 			bh.nrec = (uint32_t)avail;
+			/* ts_ns leads the record */
+			if (pread_all(r->fd, &r->truncated_ns,
+				      sizeof(r->truncated_ns),
+				      off + sizeof(bh) + (avail - 1) * RS) !=
+			    sizeof(r->truncated_ns))
+				r->truncated_ns = s->last_ns;
+			bh.last_ns = r->truncated_ns;
 		}
+		s->last_ns = bh.last_ns;
 		if (add_batch(s, off + sizeof(bh), bh.nrec))
 			return fail(r, "%s: out of memory", path);
 		r->nbatch++;

@@ -42,6 +42,7 @@ struct tr_stream {
 	uint32_t tid;			/* its thread */
 	uint64_t last_seq;		/* seq of its last batch seen */
 	uint64_t first_ns;		/* its first record's time */
+	uint64_t last_ns;		/* its last record's time */
 	struct tr_batch *b;		/* its batches, in order */
 	size_t nb, cap;
 	/* the cursor */
@@ -61,6 +62,9 @@ struct tr_reader {
 	size_t nh;
 	uint64_t nbatch, nrec;		/* totals of the index */
 	uint64_t truncated_at;		/* offset of a cut-off tail, or 0 */
+	uint64_t truncated_ns;		/* the cut-off stream's last whole
+					 * record: later, that thread's
+					 * records are missing */
 	uint64_t first_ns, last_ns;	/* over every batch */
 	uint64_t complete_ns;		/* from here on every stream's
 					 * records are there (a flight
