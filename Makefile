@@ -95,11 +95,11 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BIN  := $(B)/bench/gort-bench
 EXAMPLES   := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all lib tests bench-bin examples check run bench install clean deps \
+.PHONY: all lib tests bench-bin examples tools check run bench install clean deps \
 	kmod kmod-guest net-guest
 .DELETE_ON_ERROR:
 
-all: lib $(B)/gort.pc tests bench-bin examples
+all: lib $(B)/gort.pc tests bench-bin examples tools
 
 lib: $(LIBA) $(LIBSO)
 
@@ -153,6 +153,10 @@ $(TRACE_TESTS): TEST_XCFLAGS += -Ilib -Iarch/$(ARCH) \
 	$(if $(SDT_DIR),-idirafter $(SDT_DIR)) -DGORT_SRCDIR='"$(CURDIR)"' \
 	-DGORT_LIBSO='"$(abspath $(LIBSO))"'
 $(TRACE_TESTS): $(HDRS) $(LIBSO) $(wildcard selftests/trace/*.h) | $(SDT_DEP)
+# selftests/trace/tools runs the native build's tools, whatever this build is
+$(B)/selftests/trace/tools: TEST_XCFLAGS += -DGORT_TOOLS='"$(abspath build/tools)"' \
+	$(if $(BPF_WHY),-DGORT_NO_BPF='"$(BPF_WHY)"')
+$(B)/selftests/trace/tools: $(TOOLS)
 
 # The gc suite drives the allocator through its internal contract
 # (lib/gc/gc.h) and regenerates the size-class table from the source tree.
@@ -189,9 +193,9 @@ $(BPF_DIR)/vmlinux.h:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
 $(BPF_DIR)/%.tmp.bpf.o: tools/bpf/%.bpf.c $(BPF_DIR)/vmlinux.h \
-		include/uapi/gort_trace.h
+		include/uapi/gort_trace.h lib/trace_probes.h
 	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_TARGET) \
-		-I$(BPF_DIR) -Iinclude \
+		-I$(BPF_DIR) -Iinclude -Ilib \
 		-I/usr/include/$(shell $(CC) -print-multiarch) -c $< -o $@
 
 $(BPF_DIR)/%.bpf.o: $(BPF_DIR)/%.tmp.bpf.o
@@ -207,6 +211,39 @@ $(B)/selftests/trace/bpf: $(BPF_DIR)/gort_count.skel.h
 else
 $(B)/selftests/trace/bpf: TEST_XCFLAGS += -DGORT_NO_BPF='"$(BPF_WHY)"'
 endif
+
+# The tools (Documentation/tools.md): gort-trace (convert, record) and
+# gort-top, for this machine only.  They are not built for a cross or a
+# sanitizer build: they run on the host, and the selftests use the native
+# build's (build/tools), skipping when it is not there.  Without the BPF
+# toolchain they are built without record and gort-top says why.
+TOOLS_DIR   := $(B)/tools
+TOOL_CFLAGS := $(CFLAGS_BASE) -Iinclude -Ilib -Itools -I$(BPF_DIR)
+TOOL_COMMON := tools/trace_read.c tools/tool_bpf.c
+TRACE_SRCS  := tools/gort-trace.c tools/convert.c tools/record.c $(TOOL_COMMON)
+TOP_SRCS    := tools/gort-top.c $(TOOL_COMMON)
+ifeq ($(BPF_WHY),)
+TOOL_LIBS   := -lbpf -lelf -lz
+TRACE_SKEL  := $(BPF_DIR)/gort_record.skel.h
+TOP_SKEL    := $(BPF_DIR)/gort_top.skel.h
+else
+TOOL_CFLAGS += -DGORT_NO_BPF='"$(BPF_WHY)"'
+endif
+ifeq ($(CROSS)$(SAN),)
+TOOLS := $(TOOLS_DIR)/gort-trace $(TOOLS_DIR)/gort-top
+endif
+
+tools: $(TOOLS)
+
+$(TOOLS_DIR)/gort-trace: $(TRACE_SRCS) $(wildcard tools/*.h) \
+		include/uapi/gort_trace.h lib/trace_probes.h $(TRACE_SKEL)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $(TRACE_SRCS) $(TOOL_LIBS)
+
+$(TOOLS_DIR)/gort-top: $(TOP_SRCS) $(wildcard tools/*.h) \
+		include/uapi/gort_trace.h lib/trace_probes.h $(TOP_SKEL)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $(TOP_SRCS) $(TOOL_LIBS)
 
 bench-bin: $(BENCH_BIN)
 

@@ -2,6 +2,11 @@
 /*
  * env.c - GORT_* environment settings and the default number of Ps.
  *
+ * GORT_TRACE=FILE writes an execution trace of the run to FILE; with
+ * GORT_TRACEFLIGHT=SIZE (64KiB..1TiB) it is a flight recorder instead,
+ * keeping the last SIZE of the trace in memory and writing it to FILE on
+ * SIGUSR2 and at exit (Documentation/trace-files.md).
+ *
  * Read once at each gort_main start, as Go reads GOMAXPROCS and GODEBUG at
  * start-up.  A malformed value is a one-line error naming the variable and
  * what it wants, and exit status 2: a typo in GORT_MAXPROCS silently
@@ -209,6 +214,20 @@ void gort_env_parse(void)
 	if (v && !*v)
 		bad("GORT_TRACE", v, "want the trace file's path");
 	gort_config.trace_path = v;
+	/*
+	 * A separate variable rather than a GORT_DEBUG knob: it is a size
+	 * that goes with GORT_TRACE's path, not a debugging switch.
+	 */
+	v = getenv("GORT_TRACEFLIGHT");
+	if (v) {
+		if (!parse_size(v, &n) || n < (64 << 10) || n > (1LL << 40))
+			bad("GORT_TRACEFLIGHT", v,
+			    "want the flight recorder's size, 64KiB to 1TiB (bytes, or with K/KiB/M/MiB/G/GiB)");
+		if (!gort_config.trace_path)
+			bad("GORT_TRACEFLIGHT", v,
+			    "needs GORT_TRACE=FILE, the file the recorder writes on SIGUSR2 and at exit");
+		gort_config.trace_flight = (size_t)n;
+	}
 }
 
 /* Tightest cgroup v2 cpu.max limit on the way to the root, in CPUs. */

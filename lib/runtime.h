@@ -347,6 +347,7 @@ struct gort_config {
 	int64_t memlimit;		/* bytes, INT64_MAX: none */
 	int netpoll;			/* 0 auto, 1 uring, 2 epoll */
 	const char *trace_path;		/* GORT_TRACE, or NULL */
+	size_t trace_flight;		/* GORT_TRACEFLIGHT bytes, 0: off */
 };
 extern struct gort_config gort_config GORT_INTERNAL;
 /* Parse GORT_*: on a malformed value print one line and exit(2). */

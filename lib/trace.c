@@ -18,6 +18,9 @@
  * always finds a function to call (a late call to a sink that was just
  * turned off is allowed, see lib/trace.h).
  *
+ * The sinks' life (gort_trace_sinks_start/stop, the thread hooks) is here
+ * too, so the scheduler calls the trace layer and no sink directly.
+ *
  * Rejected: a table of sinks behind a lock (a lock on a path that runs on
  * every M at once), and formatting records here (sinks differ: a trace file
  * wants them raw, the kernel module copies them into its ring).
@@ -25,10 +28,12 @@
 #define _SDT_HAS_SEMAPHORES 1
 
 #include <errno.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "trace.h"
+#include "trace_kmod.h"
 
 uint32_t gort_trace_flags;
 
@@ -77,6 +82,35 @@ void gort_trace_emit(const struct gort_trace_event *ev)
 		if (fn)
 			fn(ev);
 	}
+}
+
+/* ---- the sinks' life ---- */
+
+void gort_trace_sinks_start(void)
+{
+	int err;
+
+	if (!gort_config.kmodtrace)
+		return;
+	err = gort_kmod_open();
+	if (err)
+		gort_dprintf(2, "gort: kmodtrace: %s: %s; kernel tracing off\n",
+			     GORT_KMOD_DEVICE, strerror(-err));
+}
+
+void gort_trace_sinks_stop(void)
+{
+	gort_kmod_close();
+}
+
+void gort_trace_thread_start(void)
+{
+	gort_kmod_thread_start();
+}
+
+void gort_trace_thread_exit(void)
+{
+	gort_kmod_thread_exit();
 }
 
 /* ---- records ---- */
@@ -222,4 +256,19 @@ void gort_trace_proc_stop_slow(const struct gort_m *m, const struct gort_p *p)
 	/* sysmon or a stop-the-world may report it for the M it took p from */
 	tid = m && m->tid ? (uint32_t)m->tid : self_tid();
 	emit_tid(GORT_EV_PROC_STOP, w.goid, p->id, w.m, tid, 0, 0);
+}
+
+void gort_trace_proc_runq_slow(const struct gort_m *m, const struct gort_p *p,
+			       const struct gort_g *gp)
+{
+	uint32_t head = atomic_load_explicit(&p->runqhead, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+	uint32_t n = tail - head;
+
+	/* a racing steal can make the difference momentarily odd */
+	if (n > GORT_RUNQ_SIZE)
+		n = GORT_RUNQ_SIZE;
+	if (atomic_load_explicit(&p->runnext, memory_order_relaxed))
+		n++;
+	STAP_PROBE4(gort, proc_runq, gp->goid, p->id, (int32_t)m->id, n);
 }

@@ -10,7 +10,8 @@
  *  - gort_trace_emit(), one cold function that hands a
  *    struct gort_trace_event (include/uapi/gort_trace.h) to the sinks that
  *    are on: the trace-file writer (lib/trace_file.c), the kernel-module
- *    feeder (lib/trace_kmod.c, gort_kmod_emit) and in-process observers.
+ *    feeder (lib/trace_kmod.c, which also publishes each thread's
+ *    goroutine from the events) and in-process observers.
  *    A sink plugs in with gort_trace_sink_set(); the event sites never
  *    change.
  *
@@ -68,7 +69,7 @@
 
 enum gort_trace_sink {
 	GORT_TRACE_SINK_FILE = 0,	/* GORT_TRACE / gort_trace_start */
-	GORT_TRACE_SINK_KMOD = 1,	/* /dev/gort, gort_kmod_emit */
+	GORT_TRACE_SINK_KMOD = 1,	/* /dev/gort, lib/trace_kmod.c */
 	GORT_TRACE_SINK_DEBUG = 2,	/* in-process observers (selftests) */
 	GORT_TRACE_NSINKS
 };
@@ -96,6 +97,27 @@ void gort_trace_emit(const struct gort_trace_event *ev)
 void gort_trace_ev(uint32_t kind, uint64_t goid, int32_t p, int32_t m,
 		   uint64_t a0, uint64_t a1)
 	__attribute__((cold, noinline)) GORT_INTERNAL;
+
+/*
+ * GORT_TRACEFLIGHT: start the trace-file sink as a flight recorder that
+ * keeps the last `bytes` of batches and writes them as a trace file at
+ * path on SIGUSR2 and at gort_trace_stop (trace_file.c).  0, -EINVAL
+ * (bytes under GORT_TRACE_FLIGHT_MIN), -EBUSY, -ENOMEM.
+ */
+#define GORT_TRACE_FLIGHT_MIN (64u << 10)	/* one batch and a header */
+int gort_trace_flight_start(const char *path, size_t bytes) GORT_INTERNAL;
+
+/*
+ * The sinks' life, for lib/sched/proc.c: turn on those the environment
+ * asks for (GORT_DEBUG=kmodtrace=1: gort.ko) at gort_main start, and off
+ * once every M has ended; tell the sinks that keep per-thread state when
+ * an M's thread starts and ends.  GORT_TRACE's file sink is started and
+ * stopped by proc.c itself (it may exit the process on a bad path).
+ */
+void gort_trace_sinks_start(void) GORT_INTERNAL;
+void gort_trace_sinks_stop(void) GORT_INTERNAL;
+void gort_trace_thread_start(void) GORT_INTERNAL;
+void gort_trace_thread_exit(void) GORT_INTERNAL;
 
 /* Records the trace-file sink lost to a failed allocation (trace_file.c). */
 uint64_t gort_trace_dropped(void) GORT_INTERNAL;
@@ -144,6 +166,8 @@ void gort_trace_proc_start_slow(const struct gort_m *m,
 				const struct gort_p *p) GORT_TRACE_COLD;
 void gort_trace_proc_stop_slow(const struct gort_m *m,
 			       const struct gort_p *p) GORT_TRACE_COLD;
+void gort_trace_proc_runq_slow(const struct gort_m *m, const struct gort_p *p,
+			       const struct gort_g *gp) GORT_TRACE_COLD;
 
 /* newg was created by the code running on m, to run fn. */
 GORT_TRACE_INLINE void
@@ -184,6 +208,20 @@ gort_trace_proc_stop(const struct gort_m *m, const struct gort_p *p)
 {
 	if (GORT_TRACE_ENABLED(proc_stop))
 		gort_trace_proc_stop_slow(m, p);
+}
+
+/*
+ * gp starts on p: the probe reports how many goroutines wait in p's run
+ * queue (gort-top's per-P view).  Only the semaphore is tested, not the
+ * sink flag word, and no record is made: a record per schedule would
+ * double a trace file for a number that a trace's events already imply.
+ */
+GORT_TRACE_INLINE void
+gort_trace_proc_runq(const struct gort_m *m, const struct gort_p *p,
+		     const struct gort_g *gp)
+{
+	if (unlikely(READ_ONCE(gort_proc_runq_semaphore)))
+		gort_trace_proc_runq_slow(m, p, gp);
 }
 
 /* ---- plain probes: the nop and the flag word at the site ---- */

@@ -5,7 +5,10 @@
  * and marks the kernel's context switches of each runtime thread with the
  * goroutine it was running (gort:sched_switch_goid).
  *
- * GORT_DEBUG=kmodtrace=1 turns it on at gort_main start.  Without the
+ * GORT_DEBUG=kmodtrace=1 turns it on at gort_main start (lib/trace.c's
+ * gort_trace_sinks_start): it registers as the GORT_TRACE_SINK_KMOD sink
+ * of lib/trace.h, so the scheduler only fires its events and knows
+ * nothing of the module.  Without the
  * module (no /dev/gort) nothing happens and nothing is said: the setting
  * means "feed the module when it is loaded".  A device that is there but
  * refuses (permissions, an incompatible module) gets one line on stderr
@@ -16,7 +19,10 @@
  * fallen a full ring behind, a record is dropped and counted in the ring
  * header, where the module's GORT_IOC_STATS reports it.  Each M registers
  * its thread at start and keeps its current goid in its own cache line of
- * the thread table (a relaxed store per goroutine switch).
+ * the thread table (a relaxed store per goroutine switch): the sink sets
+ * it from the thread's own go_start, and back to 0 (the scheduler) from
+ * the go_block, go_stop or go_end of that goroutine, which each fire on
+ * the thread just before it switches to the scheduler.
  *
  * Invariants:
  * - gort_kmod_on is set only while the ring is mapped; the hooks in the
@@ -30,7 +36,9 @@
  * Lock order: none; open and close run on gort_main's thread before the
  * Ms start and after they have ended.
  *
- * Rejected: a write(2) or ioctl per event (a system call on every
+ * Rejected: hooks of their own in the scheduler for the goid (they were
+ * there first; the events already mark the same switches), and a write(2)
+ * or ioctl per event (a system call on every
  * scheduler transition); a per-M ring (a mapping per M and a merge in the
  * module); blocking on a full ring (the scheduler must never wait for a
  * tracer).
@@ -45,6 +53,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "trace.h"
 #include "trace_kmod.h"
 
 /*
@@ -98,6 +107,39 @@ static int kmod_map(int fd, size_t map_size)
 	return 0;
 }
 
+/* The goroutine the calling thread runs now (0: the scheduler). */
+static void set_goid(uint64_t goid)
+{
+	if (kmod_self)
+		__atomic_store_n(&kmod_self->goid, goid, __ATOMIC_RELAXED);
+}
+
+/*
+ * The GORT_TRACE_SINK_KMOD sink: publish the thread's goroutine, then
+ * append the record.  Called late (after close) it does nothing.
+ */
+static void kmod_sink(const struct gort_trace_event *ev)
+{
+	if (!gort_kmod_active())
+		return;
+	switch (ev->kind) {
+	case GORT_EV_GO_START:
+		set_goid(ev->goid);
+		break;
+	case GORT_EV_GO_BLOCK:
+	case GORT_EV_GO_STOP:
+	case GORT_EV_GO_END:
+		/* its own thread, just before it switches to the scheduler */
+		if (kmod_self && __atomic_load_n(&kmod_self->goid,
+						 __ATOMIC_RELAXED) == ev->goid)
+			set_goid(0);
+		break;
+	default:
+		break;
+	}
+	gort_kmod_ring_put(kmod.ring, kmod.slots, kmod.mask, ev);
+}
+
 int gort_kmod_open(void)
 {
 	struct gort_kmod_setup s = {
@@ -128,6 +170,7 @@ int gort_kmod_open(void)
 	kmod.fd = fd;
 on:
 	__atomic_store_n(&gort_kmod_on, true, __ATOMIC_RELEASE);
+	gort_trace_sink_set(GORT_TRACE_SINK_KMOD, kmod_sink);
 	return 0;
 
 err_close:
@@ -139,6 +182,7 @@ void gort_kmod_close(void)
 {
 	if (kmod.fd < 0)
 		return;
+	gort_trace_sink_set(GORT_TRACE_SINK_KMOD, NULL);
 	__atomic_store_n(&gort_kmod_on, false, __ATOMIC_RELAXED);
 	ioctl(kmod.fd, GORT_IOC_FLUSH);
 	if (atomic_load(&gort_zombie_threads))
@@ -147,13 +191,6 @@ void gort_kmod_close(void)
 	close(kmod.fd);
 	memset(&kmod, 0, sizeof(kmod));
 	kmod.fd = -1;
-}
-
-void gort_kmod_emit(const struct gort_trace_event *ev)
-{
-	if (!gort_kmod_active())
-		return;
-	gort_kmod_ring_put(kmod.ring, kmod.slots, kmod.mask, ev);
 }
 
 void gort_kmod_thread_start(void)
@@ -177,24 +214,3 @@ void gort_kmod_thread_exit(void)
 	kmod_self = NULL;
 }
 
-void gort_kmod_set_goid(uint64_t goid)
-{
-	if (kmod_self)
-		__atomic_store_n(&kmod_self->goid, goid, __ATOMIC_RELAXED);
-}
-
-void gort_kmod_note(struct gort_m *m, uint32_t kind, uint64_t goid,
-		    uint64_t arg0, uint64_t arg1)
-{
-	struct gort_trace_event ev = {
-		.ts_ns = (uint64_t)gort_nanotime_internal(),
-		.goid = goid,
-		.kind = kind,
-		.p = m && m->p ? m->p->id : -1,
-		.m = m ? (int32_t)m->id : -1,
-		.tid = m ? (uint32_t)m->tid : (uint32_t)syscall(SYS_gettid),
-		.arg = { arg0, arg1 },
-	};
-
-	gort_kmod_emit(&ev);
-}

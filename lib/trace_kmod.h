@@ -4,9 +4,12 @@
  * and the ring producer.
  *
  * lib/trace_kmod.c opens the device and maps the ring when
- * GORT_DEBUG=kmodtrace=1; the scheduler then appends records with
- * gort_kmod_emit() and publishes each thread's current goroutine with
- * gort_kmod_set_goid().  The protocol is in include/uapi/gort_kmod.h.
+ * GORT_DEBUG=kmodtrace=1 and turns itself on as the GORT_TRACE_SINK_KMOD
+ * sink of lib/trace.h: every event reaches it through gort_trace_emit(),
+ * and from the go_start/go_block/go_stop/go_end events of its own thread
+ * it publishes the goroutine each registered thread runs.  lib/trace.c
+ * calls the open, close and thread hooks.  The protocol is in
+ * include/uapi/gort_kmod.h.
  *
  * This header needs nothing of the runtime's, so the module's selftests
  * can drive a ring with the same producer the runtime uses.
@@ -32,18 +35,11 @@ struct gort_g;
 int gort_kmod_open(void) GORT_KMOD_HIDDEN;
 /* Drain what is left and, unless a thread may still write, unmap. */
 void gort_kmod_close(void) GORT_KMOD_HIDDEN;
-/* Append one record; never blocks; a full ring counts a drop. */
-void gort_kmod_emit(const struct gort_trace_event *ev) GORT_KMOD_HIDDEN;
 /* Register / unregister the calling thread (an M) with the module. */
 void gort_kmod_thread_start(void) GORT_KMOD_HIDDEN;
 void gort_kmod_thread_exit(void) GORT_KMOD_HIDDEN;
-/* The goroutine the calling thread runs now (0: the scheduler). */
-void gort_kmod_set_goid(uint64_t goid) GORT_KMOD_HIDDEN;
-/* Build and emit a record of kind on m (NULL: not an M). */
-void gort_kmod_note(struct gort_m *m, uint32_t kind, uint64_t goid,
-		    uint64_t arg0, uint64_t arg1) GORT_KMOD_HIDDEN;
 
-/* Set while the ring is mapped: the scheduler's hooks test it first. */
+/* Set while the ring is mapped: the sink and the hooks test it first. */
 extern bool gort_kmod_on GORT_KMOD_HIDDEN;
 
 static inline bool gort_kmod_active(void)

@@ -64,6 +64,7 @@
 	X(netpoll_block, GORT_EV_NETPOLL_BLOCK, RESERVED,                    \
 	  "goid, p, m, fd, op")                                              \
 	X(netpoll_ready, GORT_EV_NETPOLL_READY, RESERVED,                    \
-	  "goid, p, m, ready_goid, result")
+	  "goid, p, m, ready_goid, result")                                  \
+	X(proc_runq, GORT_EV_PROC_RUNQ, GUARDED, "goid, p, m, runq")
 
 #endif /* GORT_TRACE_PROBES_H */

@@ -63,6 +63,9 @@ enum gort_trace_kind {
 	GORT_EV_NETPOLL_READY = 24,	/* arg0: goid, arg1: result */
 	GORT_EV_GC_BARRIER = 25,	/* arg0: dirty-tracking mode */
 	GORT_EV_USER_LOG = 26,
+	GORT_EV_PROC_RUNQ = 27,		/* arg0: goroutines waiting in p's
+					 * run queue as goid starts on it
+					 * (a probe only: never recorded) */
 	GORT_EV_KIND_COUNT
 };
 
@@ -115,18 +118,60 @@ struct gort_trace_event {
 
 /*
  * A trace file (GORT_TRACE=FILE, gort_trace_start): this header, then
- * records.  Records come in batches, each written by one thread in the
- * order it emitted them; sort by ts_ns for the order across threads.
+ * batches, each a struct gort_trace_batch followed by its nrec records.
+ * A batch holds one thread's records in the order it emitted them; a
+ * thread's batches appear in the file in their seq order, but the
+ * batches of different threads interleave in the order they filled up,
+ * so a thread that emits rarely may have its first batch near the end.
+ * Readers merge the streams by ts_ns (gort-trace convert does it with a
+ * cursor per stream, never holding the file).
+ *
+ * Version 1 had no batch headers: a reader could not tell where one
+ * thread's records stopped and another's began without sorting the whole
+ * file.  Readers reject it, naming the version.
  */
 #define GORT_TRACE_MAGIC "gorttrc"	/* with its NUL, the 8 magic bytes */
-#define GORT_TRACE_VERSION 1
+#define GORT_TRACE_VERSION 2
+#define GORT_TRACE_BATCH_MAGIC 0x68746162u	/* "bath" little-endian */
+#define GORT_TRACE_BATCH_MAX 1024	/* records in a batch, at most */
+
+/* gort_trace_file_header.flags */
+#define GORT_TRACE_F_FLIGHT 0x1	/* a flight-recorder window: the streams
+				 * start mid-run, goroutines and Ps may
+				 * appear already running */
 
 struct gort_trace_file_header {
 	char magic[8];		/* GORT_TRACE_MAGIC */
 	__u32 version;		/* GORT_TRACE_VERSION */
 	__u32 record_size;	/* sizeof(struct gort_trace_event) */
 	__u64 start_ns;		/* CLOCK_MONOTONIC when tracing started */
-	__u64 reserved[5];	/* zero */
+	__u32 batch_max;	/* GORT_TRACE_BATCH_MAX of the writer */
+	__u32 flags;		/* GORT_TRACE_F_* */
+	__u32 pid;		/* the traced process */
+	__u32 reserved0;	/* zero */
+	__u64 exe_bias;		/* load bias of its executable: a go_create
+				 * fn address minus this is the symbol's
+				 * value in the ELF file (0: not PIE, or
+				 * unknown) */
+	__u64 cut_ns;		/* a flight dump on a signal: when it was
+				 * asked for; every thread that ran since
+				 * handed over its records up to then, so
+				 * the window is complete up to here */
+	__u64 reserved[1];	/* zero */
+};
+
+/* Record-sized, so that a file is a whole number of 48-byte units. */
+struct gort_trace_batch {
+	__u32 magic;		/* GORT_TRACE_BATCH_MAGIC: catches a torn or
+				 * foreign file at the first bad batch */
+	__u32 nrec;		/* records that follow, 1..batch_max */
+	__u32 stream;		/* the writing thread's number, unique in
+				 * the process */
+	__u32 tid;		/* that thread's kernel thread id */
+	__u64 seq;		/* increases by one per batch of a stream */
+	__u64 first_ns;		/* ts_ns of the first record */
+	__u64 last_ns;		/* ts_ns of the last record */
+	__u64 reserved;		/* zero */
 };
 
 #endif /* GORT_UAPI_TRACE_H */

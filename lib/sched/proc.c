@@ -79,7 +79,6 @@
 #include "netpoll/netpoll.h"
 #include "runtime.h"
 #include "timer.h"
-#include "trace_kmod.h"
 #include "trace.h"
 
 struct gort_sched gort_sched;
@@ -1024,11 +1023,6 @@ static inline void set_running(struct gort_m *m, struct gort_p *p,
 			      atomic_load_explicit(&p->schedtick,
 						   memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	/* kmodtrace hook (lib/trace_kmod.c; lib/trace.h takes over on merge) */
-	if (gort_kmod_active()) {
-		gort_kmod_set_goid(gp->goid);
-		gort_kmod_note(m, GORT_EV_GO_START, gp->goid, 0, 0);
-	}
 }
 
 /* Make gp the M's current goroutine, giving it a stack if it has none. */
@@ -1045,6 +1039,7 @@ static void execute_prepare(struct gort_m *m, struct gort_g *gp)
 								   "not runnable");
 	set_running(m, p, gp);
 	gort_trace_go_start(m, p, gp);
+	gort_trace_proc_runq(m, p, gp);
 	if (unlikely(!gp->stack.lo)) {
 		err = gort_stack_alloc(p, gp->stack_request, &gp->stack);
 		if (err)
@@ -1197,9 +1192,6 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 	} else {
 		WRITE_ONCE(m->curg, NULL);
 		to = &m->g0ctx;
-		/* kmodtrace hook: this thread runs the scheduler now */
-		if (gort_kmod_active())
-			gort_kmod_set_goid(0);
 	}
 	WRITE_ONCE(cur->m, NULL);
 	/* the nesting depth is this goroutine's, not the M's */
@@ -1316,7 +1308,7 @@ static void *mstart(void *arg)
 	}
 	gort_m_signal_stack(m);
 	tsan_g0_init(m);
-	gort_kmod_thread_start();	/* kmodtrace hook */
+	gort_trace_thread_start();
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
 	atomic_store(&m->in_runtime, 1);
@@ -1327,7 +1319,7 @@ static void *mstart(void *arg)
 	schedule_loop(m);
 
 	/* The thread ends; nothing below may touch m after mlive drops. */
-	gort_kmod_thread_exit();	/* kmodtrace hook */
+	gort_trace_thread_exit();
 	gort_m_signal_stack_free(m);
 	gort_arch_setm(NULL);
 	gort_lock(&exit_lock);
@@ -1524,10 +1516,6 @@ static int newproc(void (*fn)(void *), void *arg, size_t stack_size,
 	gp->gc_leaked = false;
 	gp->gc_deferred = false;
 	WRITE_ONCE(gp->waitreason, 0);
-	/* kmodtrace hook */
-	if (gort_kmod_active())
-		gort_kmod_note(m, GORT_EV_GO_CREATE, self ? self->goid : 0,
-			       gp->goid, (uintptr_t)fn);
 	if (!system)
 		atomic_fetch_add_explicit(&sched.ngoroutines, 1,
 					  memory_order_relaxed);
@@ -1618,6 +1606,7 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 	WRITE_ONCE(cur->m, NULL);
 	set_running(m, p, next);
 	gort_trace_go_start(m, p, next);
+	gort_trace_proc_runq(m, p, next);
 	nest = m->rt_nest;
 	m->rt_nest = 0;
 	san_switch(m, cur, next, false);
@@ -1756,10 +1745,6 @@ GORT_API _Noreturn void gort_goexit(void)
 	if (!m || !m->curg)
 		gort_fatal("gort_goexit called outside a goroutine");
 	gp = m->curg;
-	/* kmodtrace hook: before the count drops, so that a goroutine that
-	 * waits for the count to fall has seen every go_end published */
-	if (gort_kmod_active())
-		gort_kmod_note(m, GORT_EV_GO_END, gp->goid, 0, 0);
 	/* before the count drops: gort_num_goroutine() == 1 means all ended */
 	gort_trace_go_end(m, m->p, gp);
 	if (!gp->system)
@@ -2205,6 +2190,16 @@ static int env_trace_start(void)
 
 	if (!path)
 		return -1;
+	if (gort_config.trace_flight) {
+		/* nothing is written until SIGUSR2 or the end of the run */
+		err = gort_trace_flight_start(path, gort_config.trace_flight);
+		if (err) {
+			gort_dprintf(2, "gort: GORT_TRACEFLIGHT: %s\n",
+				     strerror(-err));
+			_exit(2);
+		}
+		return INT_MAX;
+	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n", path,
@@ -2231,7 +2226,8 @@ static void env_trace_stop(int fd)
 	if (err)
 		gort_dprintf(2, "gort: GORT_TRACE=\"%s\": %s\n",
 			     gort_config.trace_path, strerror(-err));
-	close(fd);
+	if (fd != INT_MAX)	/* the flight recorder has no descriptor */
+		close(fd);
 }
 
 /* Graveyard for generations whose Ms were left in user code. */
@@ -2312,12 +2308,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_env_parse();
 	procs = gort_config.maxprocs ? gort_config.maxprocs :
 				       gort_default_procs();
-	if (gort_config.kmodtrace) {	/* kmodtrace hook */
-		err = gort_kmod_open();
-		if (err)
-			gort_dprintf(2, "gort: kmodtrace: %s: %s; kernel tracing off\n",
-				     GORT_KMOD_DEVICE, strerror(-err));
-	}
+	gort_trace_sinks_start();
 
 	sched.starttime = gort_nanotime_internal();
 	err = gort_stack_init();
@@ -2365,9 +2356,6 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gp->goid = newgoid(NULL);
 	gp->is_main = true;
 	gp->createpc = __builtin_return_address(0);
-	if (gort_kmod_active())		/* kmodtrace hook */
-		gort_kmod_note(NULL, GORT_EV_GO_CREATE, 0, gp->goid,
-			       (uintptr_t)main_fn);
 	atomic_store(&sched.ngoroutines, 1);
 	/* the caller's thread is not an M: no goroutine, P or M made these */
 	gort_trace_procs_change_boot(procs);
@@ -2420,7 +2408,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 		gort_stack_abandon();
 	}
 	gort_signals_fini();
-	gort_kmod_close();	/* kmodtrace hook: every M has ended */
+	gort_trace_sinks_stop();	/* every M has ended */
 	/* Ms of this run that are still out there now see a stale generation */
 	atomic_fetch_add(&gort_generation, 1);
 	sched_reset();	/* clears running: gort_main may be called again */

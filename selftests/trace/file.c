@@ -42,41 +42,78 @@
 
 struct trace {
 	struct gort_trace_file_header h;
-	struct gort_trace_event *ev;
+	struct gort_trace_event *ev;	/* every batch's records, in file order */
 	size_t n;
-	size_t tail;		/* bytes after the last whole record */
+	size_t nbatch;
+	size_t tail;		/* bytes after the last whole batch */
+	const char *bad;	/* the first malformed batch, or NULL */
 };
 
-/* Read the trace in fd (from offset 0); 0 or -errno. */
+/*
+ * Read the trace in fd (from offset 0), batch by batch, checking each
+ * batch header against its records; 0 or -errno.
+ */
 static int trace_read(int fd, struct trace *t)
 {
+	const size_t rs = sizeof(struct gort_trace_event);
+	uint64_t last_seq[256];
 	struct stat st;
-	size_t body;
+	size_t off;
 	char *buf;
 	ssize_t got;
 
 	memset(t, 0, sizeof(*t));
+	memset(last_seq, 0xff, sizeof(last_seq));
 	if (fstat(fd, &st))
 		return -errno;
 	if ((size_t)st.st_size < sizeof(t->h))
 		return -EINVAL;
 	buf = malloc((size_t)st.st_size);
-	if (!buf)
+	t->ev = malloc((size_t)st.st_size + 1);
+	if (!buf || !t->ev) {
+		free(buf);
 		return -ENOMEM;
+	}
 	got = pread(fd, buf, (size_t)st.st_size, 0);
 	if (got != st.st_size) {
 		free(buf);
 		return -EIO;
 	}
 	memcpy(&t->h, buf, sizeof(t->h));
-	body = (size_t)st.st_size - sizeof(t->h);
-	t->n = body / sizeof(*t->ev);
-	t->tail = body % sizeof(*t->ev);
-	t->ev = malloc(t->n * sizeof(*t->ev) + 1);
-	if (t->ev)
-		memcpy(t->ev, buf + sizeof(t->h), t->n * sizeof(*t->ev));
+	for (off = sizeof(t->h); off + rs <= (size_t)st.st_size;) {
+		struct gort_trace_batch bh;
+		const struct gort_trace_event *ev;
+
+		memcpy(&bh, buf + off, sizeof(bh));
+		if (bh.magic != GORT_TRACE_BATCH_MAGIC || !bh.nrec ||
+		    bh.nrec > GORT_TRACE_BATCH_MAX) {
+			t->bad = "a batch header with a bad magic or count";
+			break;
+		}
+		if (off + rs + bh.nrec * rs > (size_t)st.st_size)
+			break;
+		ev = (const void *)(buf + off + rs);
+		if (ev[0].ts_ns != bh.first_ns ||
+		    ev[bh.nrec - 1].ts_ns != bh.last_ns) {
+			t->bad = "a batch whose first_ns/last_ns disagree";
+			break;
+		}
+		if (bh.stream < 256) {
+			if (last_seq[bh.stream] != UINT64_MAX &&
+			    bh.seq <= last_seq[bh.stream]) {
+				t->bad = "a stream whose seq goes back";
+				break;
+			}
+			last_seq[bh.stream] = bh.seq;
+		}
+		memcpy(&t->ev[t->n], ev, bh.nrec * rs);
+		t->n += bh.nrec;
+		t->nbatch++;
+		off += rs + bh.nrec * rs;
+	}
+	t->tail = (size_t)st.st_size - off;
 	free(buf);
-	return t->ev ? 0 : -ENOMEM;
+	return 0;
 }
 
 static long count(const struct trace *t, uint32_t kind, uint64_t goid,
@@ -104,8 +141,10 @@ static const char *trace_sane(const struct trace *t, char *why, size_t len)
 		return "bad version";
 	if (t->h.record_size != sizeof(struct gort_trace_event))
 		return "bad record size";
+	if (t->bad)
+		return t->bad;
 	if (t->tail)
-		return "a partial record at the end";
+		return "a partial batch at the end";
 	for (i = 0; i < t->n; i++) {
 		const struct gort_trace_event *e = &t->ev[i];
 
@@ -340,8 +379,9 @@ static int pipe_main(void *arg)
 TEST(pipe_to_own_goroutine)
 {
 	struct gort_trace_file_header h;
+	struct gort_trace_batch bh;
 	const struct gort_trace_event *ev;
-	size_t n, i;
+	size_t n = 0, i, off;
 	long creates = 0;
 
 	ASSERT_EQ(0, pipe2(pipe_fds, O_CLOEXEC));
@@ -353,10 +393,18 @@ TEST(pipe_to_own_goroutine)
 	memcpy(&h, pipe_data, sizeof(h));
 	EXPECT_EQ(0, memcmp(h.magic, GORT_TRACE_MAGIC, sizeof(h.magic)));
 	EXPECT_EQ(0u, (pipe_len - sizeof(h)) % sizeof(*ev));
-	ev = (const void *)(pipe_data + sizeof(h));
-	n = (pipe_len - sizeof(h)) / sizeof(*ev);
-	for (i = 0; i < n; i++)
-		creates += ev[i].kind == GORT_EV_GO_CREATE;
+	/* batch by batch: a header, then its records */
+	for (off = sizeof(h); off + sizeof(bh) <= pipe_len;
+	     off += sizeof(bh) + n * sizeof(*ev)) {
+		memcpy(&bh, pipe_data + off, sizeof(bh));
+		ASSERT_EQ(GORT_TRACE_BATCH_MAGIC, bh.magic);
+		n = bh.nrec;
+		ASSERT_LE(off + sizeof(bh) + n * sizeof(*ev), pipe_len);
+		ev = (const void *)(pipe_data + off + sizeof(bh));
+		for (i = 0; i < n; i++)
+			creates += ev[i].kind == GORT_EV_GO_CREATE;
+	}
+	EXPECT_EQ(pipe_len, off);
 	EXPECT_EQ(PIPE_ROUNDS * WL_N, creates);
 	free(pipe_data);
 }
