@@ -163,6 +163,17 @@ void *gc_malloc(size_t size, bool noscan)
 
 	if (unlikely(!size))
 		return zerobase;
+	if (unlikely(size > GC_MAX_SMALL) && gc_sweep_pending()) {
+		/*
+		 * Go's proportional sweep: a large object pays by sweeping as
+		 * many spans as it takes pages, so last cycle's garbage is
+		 * reused before the heap takes more pages.
+		 */
+		size_t n = (size + GC_PAGE_SIZE - 1) >> GC_PAGE_SHIFT;
+
+		while (n-- && gc_sweep_one())
+			;
+	}
 	m = gort_rt_enter();
 	if (likely(m && m->p && m->p->mcache)) {
 		x = likely(size <= GC_MAX_SMALL) ?

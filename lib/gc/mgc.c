@@ -121,6 +121,7 @@ static void pace(uint64_t marked)
 	int percent = atomic_load(&gc_percent_v);
 	int64_t limit = atomic_load(&memlimit_v);
 	uint64_t goal = UINT64_MAX, stacks = atomic_load(&gc_stack_scan_bytes);
+	double ratio = trigger_ratio;
 
 	if (percent >= 0) {
 		goal = marked + (marked + stacks + gc_globals_bytes) *
@@ -133,8 +134,12 @@ static void pace(uint64_t marked)
 				       (uint64_t)limit - nonheap_bytes() :
 				       0;
 
-		if (cap < goal)
+		if (cap < goal) {
+			/* the limit binds: start early, the pause-free way
+			 * to stay under it is to finish before reaching it */
 			goal = cap;
+			ratio = 0.6;
+		}
 	}
 	atomic_store(&heap_goal, goal);
 	if (goal == UINT64_MAX)
@@ -144,7 +149,7 @@ static void pace(uint64_t marked)
 	else
 		atomic_store(&heap_trigger,
 			     marked + (uint64_t)((double)(goal - marked) *
-						 trigger_ratio));
+						 ratio));
 }
 
 /* ---- starting a cycle ---- */
@@ -181,6 +186,9 @@ static bool request_cycle(bool forced)
 		gort_rt_exit();
 	}
 	if (gort_go_system(coordinator, (void *)(uintptr_t)inline_start)) {
+		/* gort_main is ending: gc_run_end closes the cycle */
+		if (atomic_load(&sched.exiting))
+			return false;
 		if (inline_start)
 			gort_fatal("runtime: cannot start the garbage collector's coordinator");
 		gort_lock(&gc.lock);
@@ -195,7 +203,12 @@ static bool request_cycle(bool forced)
 /* The memory limit alone asks: keep GC CPU near half, as Go's limiter. */
 static bool limiter_allows(void)
 {
-	if (atomic_load(&memlimit_v) == INT64_MAX)
+	int64_t limit = atomic_load(&memlimit_v);
+
+	if (limit == INT64_MAX)
+		return true;
+	/* at the limit itself the limit wins over the CPU cap */
+	if (atomic_load(&gc_heap.heap_live) >= (uint64_t)limit / 20 * 19)
 		return true;
 	return now() - atomic_load(&gc.last_end) >=
 	       atomic_load(&gc.last_cycle_ns);
@@ -237,6 +250,30 @@ void gc_alloc_hook(uint64_t bytes)
 
 static double assist_ratio(void);
 
+/* Go's hard goal: 1.1 x the goal, or the goal itself under a memory
+ * limit (the limit is the hard bound there). */
+static uint64_t hard_goal(void)
+{
+	if (atomic_load(&memlimit_v) != INT64_MAX)
+		return gc.goal;
+	return gc.goal + gc.goal / 10;
+}
+
+/* Sleep until cycle number `cycle` has ended (gort_gc's waiters' queue). */
+static void wait_cycle_end(uint32_t cycle)
+{
+	for (;;) {
+		gort_lock(&gc.lock);
+		if (!gc.running || (int32_t)(gc.completed - cycle) >= 0) {
+			gort_unlock(&gc.lock);
+			return;
+		}
+		gc.nwaiters++;
+		gort_unlock(&gc.lock);
+		gort_semacquire(&gc.done_sema, WR_WAIT_FOR_GC_CYCLE);
+	}
+}
+
 void gc_assist(uint64_t bytes)
 {
 	struct gort_m *m = gort_getm();
@@ -266,6 +303,15 @@ void gc_assist(uint64_t bytes)
 	atomic_fetch_sub(&gc_nbusy, 1);
 	gort_trace_gc_assist(m, false);
 	gort_rt_exit();
+	/*
+	 * Past the hard goal with nothing left to scan (the rest of the
+	 * mark is the coordinator's rescans): wait for the cycle to end, as
+	 * Go parks an assist that cannot pay its debt.  Without this a fast
+	 * allocator outruns the mark and the heap, and any memory limit,
+	 * have no bound.
+	 */
+	if (atomic_load(&gc_heap.heap_live) > hard_goal())
+		wait_cycle_end(atomic_load(&gc_cycle));
 	atomic_fetch_add(&gc.assist_ns, now() - t0);
 }
 
@@ -278,7 +324,7 @@ static double assist_ratio(void)
 {
 	uint64_t expect = gc.scan_expect, done = atomic_load(&gc_scan_done);
 	uint64_t live = atomic_load(&gc_heap.heap_live);
-	uint64_t hard = gc.goal + gc.goal / 10;
+	uint64_t hard = hard_goal();
 	double work = expect > done ? (double)(expect - done) : 65536.0;
 	double runway = hard > live ? (double)(hard - live) : 0;
 
@@ -629,6 +675,7 @@ static void coordinator(void *arg)
 	bool leaks = gort_config.goroutineleak;
 	bool concurrent = gc_barrier_mode != GC_BARRIER_STW;
 	struct gc_work w;
+	uint64_t last_pages = UINT64_MAX;
 	int64_t t0;
 	int i, round;
 
@@ -671,8 +718,11 @@ static void coordinator(void *arg)
 			gc_drain(&w, -1);
 			gc_work_dispose(&w);
 			atomic_fetch_sub(&gc_nbusy, 1);
-			if (pages < PRECLEAN_ENOUGH)
+			/* done, or not converging: the pause takes the rest */
+			if (pages < PRECLEAN_ENOUGH ||
+			    (round >= 2 && pages > last_pages / 2))
 				break;
+			last_pages = pages;
 			gort_yield();
 		}
 		if (leaks) {

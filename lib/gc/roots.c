@@ -43,6 +43,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ucontext.h>
@@ -558,16 +559,25 @@ again:
 		start = gort_nanotime_internal();
 		while (atomic_load(&suspend_acks) < 1) {
 			gort_cpu_relax();
-			if (gort_nanotime_internal() - start > 1000000000)
-				gort_fatal("runtime: thread %d did not answer the garbage collector within 1 s",
-					   (int)m->tid);
+			if (gort_nanotime_internal() - start > 1000000000) {
+				char path[64], buf[256] = "", wc[64] = "";
+				FILE *f;
+				snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)m->tid);
+				if ((f = fopen(path, "r"))) { fgets(buf, sizeof(buf), f); fclose(f); }
+				snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)m->tid);
+				if ((f = fopen(path, "r"))) { fgets(wc, sizeof(wc), f); fclose(f); }
+				snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)m->tid);
+				if ((f = fopen(path, "r"))) { char l[128]; while (fgets(l, sizeof(l), f)) if (!strncmp(l, "Sig", 3)) fputs(l, stderr); fclose(f); }
+				gort_fatal("runtime: thread %d did not answer the garbage collector within 1 s [%s] [%s] curg %llu",
+					   (int)m->tid, buf, wc, m->curg ? (unsigned long long)m->curg->goid : 0ULL);
+			}
 		}
 		if (!atomic_load_explicit(&m->gc_suspended,
 					  memory_order_acquire)) {
 			/* it was in the runtime: try again soon */
 			atomic_fetch_add(&suspend_word, 1);
 			atomic_store(&suspend_single, false);
-			if (++tries < 200 && READ_ONCE(m->curg) == gp) {
+			if (++tries < 16 && READ_ONCE(m->curg) == gp) {
 				for (int i = 0; i < 256; i++)
 					gort_cpu_relax();
 				goto again;

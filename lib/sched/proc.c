@@ -1928,6 +1928,20 @@ void gort_stop_the_world(enum gort_trace_stw_reason reason)
 
 	spin_until = gort_nanotime_internal() + 2000000;
 	while (atomic_load(&sched.stopwait) > 0) {
+		if (m_must_exit(m) && m->curg) {
+			/*
+			 * gort_main ended meanwhile: its teardown killed the
+			 * Ps this stop waits for.  The stopper (a collection
+			 * the run's last goroutines asked for) never runs again.
+			 */
+			struct gort_g *gp = m->curg;
+
+			atomic_store(&sched.stw_wait, false);
+			WRITE_ONCE(m->curg, NULL);
+			san_switch(m, gp, NULL, false);
+			gort_ctx_switch(&gp->ctx, &m->g0ctx);
+			gort_throw("abandoned goroutine resumed");
+		}
 		for (i = 0; i < procs; i++) {
 			p = sched.allp[i];
 			if (gort_p_cas(p, P_SYSCALL, P_STOP, NULL)) {
