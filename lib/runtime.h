@@ -273,7 +273,7 @@ struct gort_m {
 #define GC_NREGS 34
 	uintptr_t gc_regs[GC_NREGS];
 	uintptr_t gc_sp;		/* interrupted stack pointer */
-	bool gc_suspend_req;		/* the signal is meant for this M */
+	_Atomic bool gc_suspend_req;	/* the signal is meant for this M */
 	_Atomic bool gc_suspended;	/* registers saved, waiting */
 #ifdef __SANITIZE_ADDRESS__
 	void *asan_g0_fake;		/* ASan fiber bookkeeping for g0 */

@@ -43,7 +43,6 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ucontext.h>
@@ -392,6 +391,12 @@ static bool on_stack(uintptr_t sp, uintptr_t lo, size_t size)
  * not yet run) cannot mistake the next stop for its own and wait on.
  */
 static _Atomic uint32_t suspend_word;
+
+/* The coming signal is meant for m (read by its handler). */
+static void set_req(struct gort_m *m, bool on)
+{
+	atomic_store_explicit(&m->gc_suspend_req, on, memory_order_relaxed);
+}
 static _Atomic int32_t suspend_acks;	/* handlers that saved registers */
 /* Suspending one M while the world runs: a handler that finds its M in
  * the runtime (where it may hold the mark work lists' lock) declines. */
@@ -406,11 +411,12 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 	uint32_t gen = atomic_load(&suspend_word);
 	int i;
 
-	if (!m || !(gen & 1) || !m->gc_suspend_req)
+	if (!m || !(gen & 1) || !atomic_load_explicit(&m->gc_suspend_req,
+						  memory_order_relaxed))
 		return;
 	if (atomic_load(&suspend_single) &&
 	    atomic_load_explicit(&m->in_runtime, memory_order_relaxed)) {
-		m->gc_suspend_req = false;
+		set_req(m, false);
 		atomic_fetch_add(&suspend_acks, 1);
 		return;
 	}
@@ -423,7 +429,7 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 		m->gc_regs[i] = (uintptr_t)uc->uc_mcontext.regs[i];
 	m->gc_sp = (uintptr_t)uc->uc_mcontext.sp;
 #endif
-	m->gc_suspend_req = false;
+	set_req(m, false);
 	atomic_store_explicit(&m->gc_suspended, true, memory_order_release);
 	atomic_fetch_add(&suspend_acks, 1);
 	while (atomic_load(&suspend_word) == gen)
@@ -455,13 +461,13 @@ void gc_suspend_threads(void)
 	atomic_store(&suspend_acks, 0);
 	atomic_fetch_add(&suspend_word, 1);
 	for (m = sched.allm; m; m = m->alllink) {
-		m->gc_suspend_req = false;
+		set_req(m, false);
 		atomic_store(&m->gc_suspended, false);
 		if (m == self_m || READ_ONCE(m->exited) || !READ_ONCE(m->curg))
 			continue;
-		m->gc_suspend_req = true;
+		set_req(m, true);
 		if (pthread_kill(m->thread, GC_SIG_SUSPEND)) {
-			m->gc_suspend_req = false;
+			set_req(m, false);
 			continue;
 		}
 		want++;
@@ -469,13 +475,13 @@ void gc_suspend_threads(void)
 	start = gort_nanotime_internal();
 	while (atomic_load(&suspend_acks) < want) {
 		gort_cpu_relax();
-		if (gort_nanotime_internal() - start > 1000000000) {
+		if (gort_nanotime_internal() - start > 10000000000LL) {
 			for (m = sched.allm; m; m = m->alllink)
-				if (m->gc_suspend_req)
-					gort_fatal("runtime: thread %d (M%lld, goroutine %llu) did not stop for the garbage collector within 1 s",
+				if (atomic_load(&m->gc_suspend_req))
+					gort_fatal("runtime: thread %d (M%lld, goroutine %llu) did not stop for the garbage collector within 10 s",
 						   (int)m->tid, (long long)m->id,
 						   m->curg ? (unsigned long long)m->curg->goid : 0ULL);
-			gort_fatal("runtime: a thread did not stop for the garbage collector within 1 s");
+			gort_fatal("runtime: a thread did not stop for the garbage collector within 10 s");
 		}
 	}
 }
@@ -551,26 +557,17 @@ again:
 		atomic_store(&suspend_acks, 0);
 		atomic_store(&m->gc_suspended, false);
 		atomic_fetch_add(&suspend_word, 1);
-		m->gc_suspend_req = true;
+		set_req(m, true);
 		if (pthread_kill(m->thread, GC_SIG_SUSPEND)) {
-			m->gc_suspend_req = false;
+			set_req(m, false);
 			goto resume;
 		}
 		start = gort_nanotime_internal();
 		while (atomic_load(&suspend_acks) < 1) {
 			gort_cpu_relax();
-			if (gort_nanotime_internal() - start > 1000000000) {
-				char path[64], buf[256] = "", wc[64] = "";
-				FILE *f;
-				snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)m->tid);
-				if ((f = fopen(path, "r"))) { fgets(buf, sizeof(buf), f); fclose(f); }
-				snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)m->tid);
-				if ((f = fopen(path, "r"))) { fgets(wc, sizeof(wc), f); fclose(f); }
-				snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)m->tid);
-				if ((f = fopen(path, "r"))) { char l[128]; while (fgets(l, sizeof(l), f)) if (!strncmp(l, "Sig", 3)) fputs(l, stderr); fclose(f); }
-				gort_fatal("runtime: thread %d did not answer the garbage collector within 1 s [%s] [%s] curg %llu",
-					   (int)m->tid, buf, wc, m->curg ? (unsigned long long)m->curg->goid : 0ULL);
-			}
+			if (gort_nanotime_internal() - start > 10000000000LL)
+				gort_fatal("runtime: thread %d did not answer the garbage collector within 10 s",
+					   (int)m->tid);
 		}
 		if (!atomic_load_explicit(&m->gc_suspended,
 					  memory_order_acquire)) {
