@@ -237,13 +237,19 @@ static int overlap_main(void *arg)
 		w[i].id = i;
 		w[i].n = n;
 		w[i].objs = calloc(n, sizeof(struct obj));
+		/* malloc'd memory is not scanned: the objects' only
+		 * pointers are here, so the collector must see them */
+		GT_CHECK(gort_gc_add_roots(w[i].objs,
+					   n * sizeof(struct obj)) == 0);
 		w[i].wg = &wg;
 		GT_CHECK(gort_go(worker_fn, &w[i]) == 0);
 	}
 	gort_wg_wait(&wg);
 	check_disjoint(w, NG);
-	for (i = 0; i < NG; i++)
+	for (i = 0; i < NG; i++) {
+		GT_CHECK(gort_gc_remove_roots(w[i].objs) == 0);
 		free(w[i].objs);
+	}
 	return 0;
 }
 
