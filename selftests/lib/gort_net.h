@@ -4,11 +4,14 @@
  *
  * Every network test runs once per poller and number of Ps: the fixture
  * GT_NET_FIXTURE(name) has the variants uring_procs1, uring_procs2,
- * epoll_procs1 and epoll_procs2.  Its setup exports GORT_NETPOLL for the
- * test's process; gt_net_run() starts gort_main with the variant's Ps and
- * checks, before the test's main function runs, that the poller asked for
- * is the one running (a silent fall-back would make the io_uring variants
- * test epoll twice).
+ * epoll_procs1 and epoll_procs2, and uring_plain_procs2, io_uring with
+ * its optional features (multishot accept and receive, registered ring
+ * descriptors) turned off by GORT_DEBUG, so the single-shot paths that
+ * older kernels take stay tested here.  Its setup exports GORT_NETPOLL
+ * (and GORT_DEBUG) for the test's process; gt_net_run() starts gort_main
+ * with the variant's Ps and checks, before the test's main function runs,
+ * that the poller asked for is the one running (a silent fall-back would
+ * make the io_uring variants test epoll twice).
  *
  * Where io_uring is missing (qemu-user answers io_uring_setup with ENOSYS;
  * kernel.io_uring_disabled or seccomp give EPERM) the io_uring variants
@@ -37,7 +40,11 @@
 struct gt_net_variant {
 	const char *poller;	/* GORT_NETPOLL value: "uring" or "epoll" */
 	int procs;		/* GORT_MAXPROCS */
+	const char *debug;	/* GORT_DEBUG, or NULL */
 };
+
+/* io_uring with every optional feature off: the single-shot paths */
+#define GT_NET_PLAIN "uringaccept=0,uringrecv=0,uringregring=0"
 
 #define GT_NET_FIXTURE(name)						\
 	FIXTURE(name) {							\
@@ -54,6 +61,9 @@ struct gt_net_variant {
 		.v = { .poller = "epoll", .procs = 1 } };		\
 	FIXTURE_VARIANT_ADD(name, epoll_procs2) {			\
 		.v = { .poller = "epoll", .procs = 2 } };		\
+	FIXTURE_VARIANT_ADD(name, uring_plain_procs2) {			\
+		.v = { .poller = "uring", .procs = 2,			\
+		       .debug = GT_NET_PLAIN } };			\
 	FIXTURE_SETUP(name)						\
 	{								\
 		char why[256];						\
