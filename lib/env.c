@@ -162,7 +162,8 @@ void gort_env_parse(void)
 	gort_config.gc_percent = 100;
 	gort_config.memlimit = INT64_MAX;
 	gort_config.uring_accept = true;
-	gort_config.uring_recv = true;
+	/* measured slower on httpd-raw and echo: Documentation/netpoll.md */
+	gort_config.uring_recv = false;
 	gort_config.uring_regring = true;
 	gort_config.uring_bufs = 256;
 

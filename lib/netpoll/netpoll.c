@@ -329,12 +329,13 @@ int gort_fd_set_deadline(int fd, int64_t rd, int64_t wd)
 		gort_unlock(&fds->lock);
 		return -EBADF;
 	}
+	/* io_uring's multishot reads look without the lock */
 	if (fds->deadline[IO_MODE_READ] != rd) {
-		fds->deadline[IO_MODE_READ] = rd;
+		WRITE_ONCE(fds->deadline[IO_MODE_READ], rd);
 		gort_netpoll.ops->deadline_changed(fds, IO_MODE_READ);
 	}
 	if (fds->deadline[IO_MODE_WRITE] != wd) {
-		fds->deadline[IO_MODE_WRITE] = wd;
+		WRITE_ONCE(fds->deadline[IO_MODE_WRITE], wd);
 		gort_netpoll.ops->deadline_changed(fds, IO_MODE_WRITE);
 	}
 	gort_unlock(&fds->lock);

@@ -67,7 +67,7 @@ int gt_net_setup(const struct gt_net_variant *v, char *why, size_t len)
 	int err;
 
 	snprintf(name, sizeof(name), "%s%s_procs%d", v->poller,
-		 v->debug ? "_plain" : "", v->procs);
+		 v->plain ? "_plain" : "", v->procs);
 	if (only && *only && strncmp(name, only, strlen(only))) {
 		snprintf(why, len, "GT_NET_VARIANT=%s leaves out %s", only,
 			 name);
