@@ -44,10 +44,12 @@
  *    and again whenever an accept finds the queue empty and nothing
  *    armed (the kernel ended it, or an error such as EMFILE was handed
  *    to one caller, whose gort_accept backs off as before).
- *  - Receive: armed on a stream socket at a read right after a write,
- *    the read that would wait in a request-response exchange; a socket
- *    that only streams in keeps reading straight into the caller's
- *    buffer.  Each ring has one buffer ring (IORING_REGISTER_PBUF_RING);
+ *  - Receive (off by default, GORT_DEBUG=uringrecv=1: measured slower,
+ *    see Documentation/netpoll.md): armed on a stream socket at a read
+ *    right after a write, the read that would wait in a request-response
+ *    exchange; a socket that only streams in keeps reading straight
+ *    into the caller's buffer.  Each ring has one buffer ring
+ *    (IORING_REGISTER_PBUF_RING);
  *    the reaper copies a completion's bytes into the descriptor's queue
  *    and hands the buffer back at once, so a connection nobody reads
  *    never holds a ring buffer.  The queue is bounded: at RX_QUEUE_MAX
@@ -739,7 +741,8 @@ static int ring_reap_locked(struct gort_uring *r, struct reap *rp)
 		void *ptr = (void *)(uintptr_t)(ud & PTR_MASK & ~UD_KIND_MASK);
 
 		seen++;
-		switch (ud ? ud & UD_KIND_MASK : UINT64_MAX) {
+		/* ud 0: a cancel's own completion, or a start-up probe's */
+		switch (ptr ? ud & UD_KIND_MASK : UINT64_MAX) {
 		case UD_OP:
 			((struct gort_pollop *)ptr)->res = cqe->res;
 			reap_add(rp, ptr);
