@@ -286,6 +286,10 @@ GORT_API int gort_set_deadline(int fd, int64_t read_deadline,
 /* "io_uring" or "epoll": the poller this run uses ("none" outside
  * gort_main). */
 GORT_API const char *gort_netpoll_name(void);
+/* The io_uring features the poller found and uses, space-separated:
+ * "multishot-accept", "multishot-recv", "registered-ring"; "" under epoll
+ * or outside gort_main.  GORT_DEBUG=uringaccept=0 etc. turn them off. */
+GORT_API const char *gort_netpoll_features(void);
 
 /* ------------------------------------------------------------------ */
 /* Garbage-collected heap                                             */

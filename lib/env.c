@@ -119,7 +119,10 @@ static void parse_debug(const char *val)
 			   !strcmp(key, "gctrace") ||
 			   !strcmp(key, "gccheckmark") ||
 			   !strcmp(key, "goroutineleak") ||
-			   !strcmp(key, "kmodtrace")) {
+			   !strcmp(key, "kmodtrace") ||
+			   !strcmp(key, "uringaccept") ||
+			   !strcmp(key, "uringrecv") ||
+			   !strcmp(key, "uringregring")) {
 			if (!parse_int(arg, 0, 1, &v)) {
 				snprintf(msg, sizeof(msg), "%s wants 0 or 1",
 					 key);
@@ -135,6 +138,12 @@ static void parse_debug(const char *val)
 				gort_config.kmodtrace = v;
 			else if (!strcmp(key, "goroutineleak"))
 				gort_config.goroutineleak = v;
+			else if (!strcmp(key, "uringaccept"))
+				gort_config.uring_accept = v;
+			else if (!strcmp(key, "uringrecv"))
+				gort_config.uring_recv = v;
+			else if (!strcmp(key, "uringregring"))
+				gort_config.uring_regring = v;
 		} else if (!strcmp(key, "gcbarrier")) {
 			if (strcmp(arg, "pagemap") && strcmp(arg, "mprotect") &&
 			    strcmp(arg, "stw"))
@@ -145,9 +154,15 @@ static void parse_debug(const char *val)
 						!strcmp(arg, "mprotect") ?
 							"mprotect" :
 							"stw";
+		} else if (!strcmp(key, "uringbufs")) {
+			/* a power of two: the kernel's buffer ring wants one */
+			if (!parse_int(arg, 1, 32768, &v) || (v & (v - 1)))
+				bad("GORT_DEBUG", val,
+				    "uringbufs wants a power of two, 1 to 32768");
+			gort_config.uring_bufs = (int)v;
 		} else {
 			snprintf(msg, sizeof(msg),
-				 "unknown knob \"%s\" (known: schedtrace, scheddetail, gctrace, gccheckmark, gcbarrier, goroutineleak, kmodtrace)",
+				 "unknown knob \"%s\" (known: schedtrace, scheddetail, gctrace, gccheckmark, gcbarrier, goroutineleak, kmodtrace, uringaccept, uringrecv, uringregring, uringbufs)",
 				 key);
 			bad("GORT_DEBUG", val, msg);
 		}
@@ -163,6 +178,11 @@ void gort_env_parse(void)
 	gort_config.stack_size = GORT_STACK_DEFAULT;
 	gort_config.gc_percent = 100;
 	gort_config.memlimit = INT64_MAX;
+	gort_config.uring_accept = true;
+	/* measured slower on httpd-raw and echo: Documentation/netpoll.md */
+	gort_config.uring_recv = false;
+	gort_config.uring_regring = true;
+	gort_config.uring_bufs = 256;
 
 	v = getenv("GORT_MAXPROCS");
 	if (v) {

@@ -289,18 +289,21 @@ GORT_API int gort_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
 	if (r == -EMFILE || r == -ENFILE) {
 		int ms = 1;
 
+		/* a hint shared by a listener's accepters: no lock */
 		if (fds) {
-			ms = fds->accept_backoff_ms ? fds->accept_backoff_ms :
-						      1;
-			fds->accept_backoff_ms = ms * 2 > 100 ? 100 : ms * 2;
+			ms = READ_ONCE(fds->accept_backoff_ms);
+			if (!ms)
+				ms = 1;
+			WRITE_ONCE(fds->accept_backoff_ms,
+				   ms * 2 > 100 ? 100 : ms * 2);
 		}
 		gort_sleep((int64_t)ms * 1000000);
 		return (int)r;
 	}
 	if (r < 0)
 		return (int)r;
-	if (fds)
-		fds->accept_backoff_ms = 0;
+	if (fds && READ_ONCE(fds->accept_backoff_ms))
+		WRITE_ONCE(fds->accept_backoff_ms, 0);
 	fd_fresh((int)r);
 	set_nodelay((int)r);
 	return (int)r;

@@ -346,6 +346,11 @@ struct gort_config {
 	int gc_percent;			/* -1 off */
 	int64_t memlimit;		/* bytes, INT64_MAX: none */
 	int netpoll;			/* 0 auto, 1 uring, 2 epoll */
+	/* io_uring features the kernel has, each off by GORT_DEBUG=...=0 */
+	bool uring_accept;		/* multishot accept */
+	bool uring_recv;		/* multishot recv into provided buffers */
+	bool uring_regring;		/* ring fds registered per thread */
+	int uring_bufs;			/* provided buffers per ring */
 	const char *trace_path;		/* GORT_TRACE, or NULL */
 	size_t trace_flight;		/* GORT_TRACEFLIGHT bytes, 0: off */
 };

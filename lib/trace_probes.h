@@ -61,9 +61,9 @@
 	X(gc_barrier, GORT_EV_GC_BARRIER, RESERVED, "goid, p, m, mode")      \
 	X(heap_alloc, GORT_EV_HEAP_ALLOC, RESERVED, "goid, p, m, bytes")     \
 	X(heap_goal, GORT_EV_HEAP_GOAL, RESERVED, "goid, p, m, bytes")       \
-	X(netpoll_block, GORT_EV_NETPOLL_BLOCK, RESERVED,                    \
+	X(netpoll_block, GORT_EV_NETPOLL_BLOCK, PLAIN,                       \
 	  "goid, p, m, fd, op")                                              \
-	X(netpoll_ready, GORT_EV_NETPOLL_READY, RESERVED,                    \
+	X(netpoll_ready, GORT_EV_NETPOLL_READY, PLAIN,                       \
 	  "goid, p, m, ready_goid, result")                                  \
 	X(proc_runq, GORT_EV_PROC_RUNQ, GUARDED, "goid, p, m, runq")
 

@@ -70,6 +70,7 @@ static void wake_op(struct gort_pollop *op, int res)
 {
 	op->woken = true;
 	op->res = res;
+	gort_netpoll_trace_ready(op->gp, res);
 	gort_goready_io(op->gp);
 }
 
@@ -101,7 +102,7 @@ static bool park_commit(struct gort_g *gp, void *arg)
  * may loop over several waits, and after a park the goroutine runs on
  * whichever M took it, so the M is looked up here, never passed in.
  */
-static int wait_ready(struct gort_fd *fds, int mode)
+static int wait_ready(struct gort_fd *fds, int mode, enum gort_io_op rop)
 {
 	struct gort_pollop op;
 	int res;
@@ -131,6 +132,7 @@ static int wait_ready(struct gort_fd *fds, int mode)
 	fds->nops++;
 	atomic_fetch_add_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
+	gort_netpoll_trace_block(gort_getm(), fds->fd, rop);
 	gort_gopark(park_commit, &op, WR_IO_WAIT);
 	atomic_fetch_sub_explicit(&gort_netpoll.waiters, 1,
 				  memory_order_relaxed);
@@ -173,7 +175,7 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 		if (r != -EINPROGRESS && r != -EAGAIN)
 			return r;
 		for (;;) {
-			w = wait_ready(fds, IO_MODE_WRITE);
+			w = wait_ready(fds, IO_MODE_WRITE, IO_CONNECT);
 			if (w == -EAGAIN)
 				continue;	/* deadline moved */
 			if (w)
@@ -212,7 +214,7 @@ static ssize_t epoll_io(struct gort_fd *fds, const struct gort_ioreq *rq,
 		}
 		if (r != -EAGAIN || gort_io_nowait(rq))
 			return r;
-		w = wait_ready(fds, mode);
+		w = wait_ready(fds, mode, rq->op);
 		if (w == -EAGAIN)
 			continue;
 		if (w)

@@ -147,6 +147,12 @@ GORT_API const char *gort_netpoll_name(void)
 	return gort_netpoll.ops ? gort_netpoll.ops->name : "none";
 }
 
+GORT_API const char *gort_netpoll_features(void)
+{
+	return gort_netpoll.ops == &gort_netpoll_uring ? gort_uring_features() :
+							 "";
+}
+
 /* ---- descriptor table ---- */
 
 struct gort_fd *gort_fd_get(int fd, bool create)
@@ -181,6 +187,9 @@ struct gort_fd *gort_fd_get(int fd, bool create)
 		uint32_t gen = fds->gen;
 		struct stat st;
 
+		/* closed with close(2): what a poller queued is lost anyway */
+		free(fds->accq);
+		free(fds->rx_buf);
 		memset((char *)fds + sizeof(fds->lock), 0,
 		       sizeof(*fds) - sizeof(fds->lock));
 		fds->gen = gen + 1;
@@ -228,6 +237,23 @@ void gort_fd_op_done(struct gort_fd *fds, struct gort_pollop *op)
 		gort_goready(closer);
 }
 
+bool gort_fd_unbusy(struct gort_fd *fds)
+{
+	struct gort_g *closer = NULL;
+
+	gort_lock(&fds->lock);
+	fds->nops--;
+	if (fds->nops == 0 && fds->closer) {
+		closer = fds->closer;
+		fds->closer = NULL;
+	}
+	gort_unlock(&fds->lock);
+	/* from a reaper, as the poller's other wake-ups: behind the queue */
+	if (closer)
+		gort_goready_io(closer);
+	return closer;
+}
+
 static bool close_park_commit(struct gort_g *gp, void *arg)
 {
 	struct gort_fd *fds = arg;
@@ -264,9 +290,19 @@ int gort_fd_close(int fd)
 				continue;
 			}
 			fds->closer = self;
+			/*
+			 * A poller: a multishot's last completion, which no
+			 * other goroutine waits for, is what wakes it.
+			 */
+			atomic_fetch_add_explicit(&gort_netpoll.waiters, 1,
+						  memory_order_relaxed);
 			gort_gopark(close_park_commit, fds, WR_IO_WAIT);
+			atomic_fetch_sub_explicit(&gort_netpoll.waiters, 1,
+						  memory_order_relaxed);
 			gort_lock(&fds->lock);
 		}
+		if (gort_netpoll.ops->fd_release)
+			gort_netpoll.ops->fd_release(fds);
 		WRITE_ONCE(fds->init, false);
 		gort_unlock(&fds->lock);
 		gort_rt_exit();
@@ -293,12 +329,13 @@ int gort_fd_set_deadline(int fd, int64_t rd, int64_t wd)
 		gort_unlock(&fds->lock);
 		return -EBADF;
 	}
+	/* io_uring's multishot reads look without the lock */
 	if (fds->deadline[IO_MODE_READ] != rd) {
-		fds->deadline[IO_MODE_READ] = rd;
+		WRITE_ONCE(fds->deadline[IO_MODE_READ], rd);
 		gort_netpoll.ops->deadline_changed(fds, IO_MODE_READ);
 	}
 	if (fds->deadline[IO_MODE_WRITE] != wd) {
-		fds->deadline[IO_MODE_WRITE] = wd;
+		WRITE_ONCE(fds->deadline[IO_MODE_WRITE], wd);
 		gort_netpoll.ops->deadline_changed(fds, IO_MODE_WRITE);
 	}
 	gort_unlock(&fds->lock);

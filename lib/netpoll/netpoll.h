@@ -27,8 +27,18 @@
  *   - sysmon, for a ring whose completions sat unreaped for a whole tick
  *     while its P was busy.
  *
- * Lock order: fd lock -> ring lock -> timer lock -> timer heap lock.
- * sched.lock is never taken with a ring or fd lock held.
+ * Multishot accept and receive (io_uring, where the kernel has them): one
+ * request delivers many results, queued on the descriptor's struct
+ * gort_fd under its mlock; gort_accept and gort_read take from the queue
+ * and park on it (op->ms) when it is empty.  The armed request counts in
+ * nops until its last completion, so gort_close waits for it as for any
+ * op, and drops what is left queued (ops->fd_release) before close(2).  A
+ * descriptor read or accepted through gort must therefore be closed with
+ * gort_close: close(2) would leave the kernel's request holding it open.
+ *
+ * Lock order: fd lock -> ring lock -> fd mlock -> timer lock -> timer
+ * heap lock.  sched.lock is never taken with a ring lock or an mlock
+ * held.
  */
 #ifndef GORT_NETPOLL_H
 #define GORT_NETPOLL_H
@@ -38,6 +48,7 @@
 
 #include "runtime.h"
 #include "timer.h"
+#include "trace.h"
 
 enum gort_io_op {
 	IO_READ,		/* read / readv at the file position */
@@ -83,6 +94,10 @@ struct gort_pollop {
 	_Atomic bool timedout;		/* its deadline fired */
 	int64_t deadline;		/* absolute, 0 none */
 	struct gort_timer_rt timer;	/* the deadline */
+	/* io_uring: waits for a multishot's queue, not for an SQE */
+	bool ms;
+	struct gort_pollop *mnext;	/* fds->mwaiters, under fds->mlock */
+	struct gort_pollop *wnext;	/* a reaper's list of ops to ready */
 };
 
 /*
@@ -108,6 +123,27 @@ struct gort_fd {
 	struct gort_g *closer;		/* gort_close waiting for ops to end */
 	bool ready[2];			/* epoll: an edge arrived, nobody waited */
 	int accept_backoff_ms;		/* EMFILE back-off of a listener */
+
+	/*
+	 * io_uring multishot accept or receive (uring.c).  The armed
+	 * request counts in nops until its last completion, so gort_close
+	 * waits for it.  ms_ring and ms_tag are guarded by lock; the rest
+	 * by mlock, which a reaper takes under its ring lock.
+	 */
+	struct gort_uring *ms_ring;	/* ring of the last armed multishot */
+	uint64_t ms_tag;		/* its user_data, for the cancel */
+	struct gort_lock mlock;		/* after lock and the ring lock */
+	bool ms_active;			/* armed, last completion not seen */
+	bool ms_stopping;		/* cancelled: the queue is full */
+	bool ms_off;			/* this fd uses single-shot requests */
+	bool ms_used;			/* was armed: reads see the queue */
+	bool rx_eof;			/* the multishot receive saw EOF */
+	int ms_err;			/* error for the next caller, or 0 */
+	struct gort_pollop *mwaiters;	/* ops parked on the queue */
+	int *accq;			/* accepted, not yet returned fds */
+	int accq_len, accq_cap;
+	char *rx_buf;			/* received, not yet read bytes */
+	size_t rx_head, rx_len, rx_cap;	/* offset, length and size */
 };
 
 struct gort_netpoll_ops {
@@ -123,6 +159,8 @@ struct gort_netpoll_ops {
 	void (*cancel_all)(struct gort_fd *fds, int res);
 	/* under fds->lock: the deadline of mode changed */
 	void (*deadline_changed)(struct gort_fd *fds, int mode);
+	/* under fds->lock, no op left: drop what the poller holds for fds */
+	void (*fd_release)(struct gort_fd *fds);
 	/* flush and reap what p's M can without blocking */
 	int (*poll_p)(struct gort_p *p);
 	/* an epoll event with data.ptr = ptr arrived (mask: events) */
@@ -155,6 +193,11 @@ int gort_fd_set_deadline(int fd, int64_t rd, int64_t wd) GORT_INTERNAL;
 /* an op of fds ended: drop it from the list, wake a waiting closer */
 void gort_fd_op_done(struct gort_fd *fds, struct gort_pollop *op)
 	GORT_INTERNAL;
+/*
+ * A request that held fds busy without a pollop (a multishot) ended;
+ * true if that readied a waiting gort_close.
+ */
+bool gort_fd_unbusy(struct gort_fd *fds) GORT_INTERNAL;
 /* the blocking poll of an idle M: ready what completed; false if none */
 bool gort_netpoll_block(int64_t ns) GORT_INTERNAL;
 void gort_netpoll_break(void) GORT_INTERNAL;
@@ -180,7 +223,48 @@ ssize_t gort_io_syscall(const struct gort_ioreq *rq, int extra_flags)
 /* non-blocking epoll_wait over the shared set; events handled */
 int gort_netpoll_epoll_nb(void) GORT_INTERNAL;
 
+/*
+ * The netpoll_block and netpoll_ready probes (lib/trace_probes.h), at the
+ * pollers' sites.  The goroutine on m, which holds a P, parks until fd is
+ * ready for op or op is done.
+ */
+static inline __attribute__((always_inline)) void
+gort_netpoll_trace_block(struct gort_m *m, int fd, enum gort_io_op op)
+{
+	STAP_PROBE5(gort, netpoll_block, m->curg->goid, m->p->id,
+		    (int32_t)m->id, fd, (int32_t)op);
+	if (gort_trace_on())
+		gort_trace_ev(GORT_EV_NETPOLL_BLOCK, m->curg->goid, m->p->id,
+			      (int32_t)m->id, (uint64_t)fd, op);
+}
+
+/*
+ * The poller readies gp with res; the thread doing it may be an M with a
+ * P (findrunnable, gort_close), one without (the blocked poller) or
+ * sysmon.
+ */
+static inline __attribute__((always_inline)) void
+gort_netpoll_trace_ready(struct gort_g *gp, int32_t res)
+{
+	struct gort_m *m = gort_getm();
+
+	if (m && m->p)
+		STAP_PROBE5(gort, netpoll_ready, m->curg ? m->curg->goid : 0,
+			    m->p->id, (int32_t)m->id, gp->goid, res);
+	else
+		STAP_PROBE5(gort, netpoll_ready, (uint64_t)0, -1,
+			    m ? (int32_t)m->id : -1, gp->goid, res);
+	if (gort_trace_on())
+		gort_trace_ev(GORT_EV_NETPOLL_READY,
+			      m && m->curg ? m->curg->goid : 0,
+			      m && m->p ? m->p->id : -1,
+			      m ? (int32_t)m->id : -1, gp->goid,
+			      (uint64_t)(int64_t)res);
+}
+
 /* uring.c: per-P ring teardown (P structs outlive gomaxprocs changes) */
 void gort_uring_free_p(struct gort_p *p) GORT_INTERNAL;
+/* the io_uring features in use, as gort_netpoll_features() says them */
+const char *gort_uring_features(void) GORT_INTERNAL;
 
 #endif /* GORT_NETPOLL_H */

@@ -66,7 +66,8 @@ int gt_net_setup(const struct gt_net_variant *v, char *why, size_t len)
 	char name[32];
 	int err;
 
-	snprintf(name, sizeof(name), "%s_procs%d", v->poller, v->procs);
+	snprintf(name, sizeof(name), "%s%s_procs%d", v->poller,
+		 v->plain ? "_plain" : "", v->procs);
 	if (only && *only && strncmp(name, only, strlen(only))) {
 		snprintf(why, len, "GT_NET_VARIANT=%s leaves out %s", only,
 			 name);
@@ -89,6 +90,10 @@ int gt_net_setup(const struct gt_net_variant *v, char *why, size_t len)
 				 strerror(-err));
 			return 1;
 		}
+	}
+	if (v->debug && setenv("GORT_DEBUG", v->debug, 1)) {
+		snprintf(why, len, "setenv: %s", strerror(errno));
+		return -1;
 	}
 	if (setenv("GORT_NETPOLL", v->poller, 1)) {
 		snprintf(why, len, "setenv: %s", strerror(errno));

@@ -4,11 +4,15 @@
  *
  * Every network test runs once per poller and number of Ps: the fixture
  * GT_NET_FIXTURE(name) has the variants uring_procs1, uring_procs2,
- * epoll_procs1 and epoll_procs2.  Its setup exports GORT_NETPOLL for the
- * test's process; gt_net_run() starts gort_main with the variant's Ps and
- * checks, before the test's main function runs, that the poller asked for
- * is the one running (a silent fall-back would make the io_uring variants
- * test epoll twice).
+ * epoll_procs1 and epoll_procs2, and uring_plain_procs2.  The uring
+ * variants turn on every optional io_uring feature the kernel has, also
+ * those off by default (GT_NET_ALL: multishot receive), and the plain one
+ * turns them all off (GT_NET_PLAIN), so the single-shot paths that older
+ * kernels take stay tested here.  Its setup exports GORT_NETPOLL
+ * (and GORT_DEBUG) for the test's process; gt_net_run() starts gort_main
+ * with the variant's Ps and checks, before the test's main function runs,
+ * that the poller asked for is the one running (a silent fall-back would
+ * make the io_uring variants test epoll twice).
  *
  * Where io_uring is missing (qemu-user answers io_uring_setup with ENOSYS;
  * kernel.io_uring_disabled or seccomp give EPERM) the io_uring variants
@@ -37,7 +41,14 @@
 struct gt_net_variant {
 	const char *poller;	/* GORT_NETPOLL value: "uring" or "epoll" */
 	int procs;		/* GORT_MAXPROCS */
+	const char *debug;	/* GORT_DEBUG, or NULL */
+	bool plain;		/* named <poller>_plain_procs<N> */
 };
+
+/* io_uring with every optional feature on, also those off by default */
+#define GT_NET_ALL "uringrecv=1"
+/* io_uring with every optional feature off: the single-shot paths */
+#define GT_NET_PLAIN "uringaccept=0,uringrecv=0,uringregring=0"
 
 #define GT_NET_FIXTURE(name)						\
 	FIXTURE(name) {							\
@@ -47,13 +58,18 @@ struct gt_net_variant {
 		struct gt_net_variant v;				\
 	};								\
 	FIXTURE_VARIANT_ADD(name, uring_procs1) {			\
-		.v = { .poller = "uring", .procs = 1 } };		\
+		.v = { .poller = "uring", .procs = 1,			\
+		       .debug = GT_NET_ALL } };				\
 	FIXTURE_VARIANT_ADD(name, uring_procs2) {			\
-		.v = { .poller = "uring", .procs = 2 } };		\
+		.v = { .poller = "uring", .procs = 2,			\
+		       .debug = GT_NET_ALL } };				\
 	FIXTURE_VARIANT_ADD(name, epoll_procs1) {			\
 		.v = { .poller = "epoll", .procs = 1 } };		\
 	FIXTURE_VARIANT_ADD(name, epoll_procs2) {			\
 		.v = { .poller = "epoll", .procs = 2 } };		\
+	FIXTURE_VARIANT_ADD(name, uring_plain_procs2) {			\
+		.v = { .poller = "uring", .procs = 2,			\
+		       .debug = GT_NET_PLAIN, .plain = true } };	\
 	FIXTURE_SETUP(name)						\
 	{								\
 		char why[256];						\
