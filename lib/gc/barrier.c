@@ -417,6 +417,8 @@ void gc_barrier_disarm(void)
 	if (gc_barrier_mode != GC_BARRIER_MPROTECT)
 		return;
 	atomic_store(&armed, false);
+	if (!dirty)
+		return;		/* the heap never grew: nothing was armed */
 	mprotect((void *)gc_heap.base, used - gc_heap.base,
 		 PROT_READ | PROT_WRITE);
 	memset((void *)dirty, 0, (used - gc_heap.base) / TRACK_PAGE);

@@ -549,8 +549,12 @@ void gc_scan_running(struct gc_work *w)
 		int64_t start;
 		int tries = 0;
 
+		/* in a system call its stack is at rest: termination's
+		 * suspend covers it, and a signal here would only cost the
+		 * call an EINTR */
 		if (m == self || !gp || gp->system || READ_ONCE(m->exited) ||
-		    !(atomic_load(&gp->gc_nrun) & 1))
+		    !(atomic_load(&gp->gc_nrun) & 1) ||
+		    atomic_load(&gp->status) != G_RUNNING)
 			continue;
 again:
 		atomic_store(&suspend_single, true);

@@ -390,6 +390,9 @@ static int sweep_main(void *arg)
 	int i, nfreed = 0, nkept = 0, reused = 0;
 	uint64_t c = gc_size_to_class(SWEEP_SIZE);
 
+	/* this case marks and sweeps by hand: no collection may run */
+	gort_gc();
+	gort_gc_percent(-1);
 	gort_read_memstats(&ms0);
 	for (i = 0; i < NSWEEP; i++) {
 		objs[i] = i % 3 ? gort_alloc(SWEEP_SIZE) :
