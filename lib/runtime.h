@@ -311,6 +311,7 @@ struct gort_sched {
 	struct gort_lock allglock;	/* guards allg */
 	struct gort_g *allg;		/* every G ever made */
 	/* stop-the-world */
+	_Atomic uint32_t worldsema;	/* one stopper at a time (Go's) */
 	_Atomic bool stw_wait;		/* Ms holding Ps must give them up */
 	_Atomic int32_t stopwait;	/* Ps still to stop */
 	struct gort_note stopnote;	/* the stopper sleeps here */

@@ -1909,11 +1909,18 @@ static void stop_p_locked(struct gort_p *p)
 /* Stop every P but the caller's (the caller is a goroutine in runtime). */
 void gort_stop_the_world(enum gort_trace_stw_reason reason)
 {
-	struct gort_m *m = gort_getm();
+	struct gort_m *m;
 	int32_t procs, i;
 	struct gort_p *p;
 	int64_t spin_until;
 
+	/*
+	 * Go's worldsema: a second stopper (a collection while
+	 * gort_gomaxprocs resizes) parks here, giving its P up, instead of
+	 * each holding its own P while waiting for the other's.
+	 */
+	gort_semacquire(&sched.worldsema, WR_SEMACQUIRE);
+	m = gort_getm();
 	gort_trace_stw_begin(m, reason);
 	gort_lock(&sched.lock);
 	procs = atomic_load(&sched.gomaxprocs);
@@ -2059,6 +2066,7 @@ static void start_the_world_resize(int32_t nprocs)
 void gort_start_the_world(void)
 {
 	start_the_world_resize(0);
+	gort_semrelease(&sched.worldsema);
 }
 
 GORT_API int gort_gomaxprocs(int n)
@@ -2079,6 +2087,7 @@ GORT_API int gort_gomaxprocs(int n)
 	}
 	gort_stop_the_world(GORT_STW_GOMAXPROCS);
 	start_the_world_resize(n);
+	gort_semrelease(&sched.worldsema);
 	gort_rt_exit();
 	return prev;
 }
@@ -2325,6 +2334,7 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 	gort_trace_sinks_start();
 
 	sched.starttime = gort_nanotime_internal();
+	atomic_store(&sched.worldsema, 1);
 	err = gort_stack_init();
 	if (err)
 		gort_fatal("runtime: cannot set up stacks: %s", strerror(-err));
