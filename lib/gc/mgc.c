@@ -217,8 +217,11 @@ static bool limiter_allows(void)
 void gc_alloc_hook(uint64_t bytes)
 {
 	uint32_t ph = atomic_load_explicit(&gc_phase, memory_order_relaxed);
-	struct gort_m *m;
+	struct gort_m *m = gort_getm();
 
+	/* a goroutine left running C code after its gort_main ended */
+	if (m && m->gen != atomic_load(&gort_generation))
+		return;
 	/*
 	 * A goroutine that only allocates enters the runtime so often that
 	 * a stop-the-world rarely catches it outside (where its P can be

@@ -635,15 +635,18 @@ static void busy_collector(void *arg)
 		churn(1 << 20);
 		gort_gc();
 	}
+	gort_wg_done(arg);
 }
 
 static int fork_main(void *arg)
 {
 	struct holder *h = gort_alloc(sizeof(*h));
+	struct gort_waitgroup wg = { 0 };
 	int i, status;
 
 	h->child = new_obj(9);
-	gort_go(busy_collector, NULL);
+	gort_wg_add(&wg, 1);
+	gort_go(busy_collector, &wg);
 	for (i = 0; i < gt_scaled(20); i++) {
 		pid_t pid;
 
@@ -660,6 +663,7 @@ static int fork_main(void *arg)
 		GT_CHECK(intact(h->child, 9));
 	}
 	atomic_store(&fork_stop, 1);
+	gort_wg_wait(&wg);
 	return 0;
 }
 
