@@ -2394,11 +2394,16 @@ GORT_API int gort_main(int (*main_fn)(void *), void *arg)
 				atomic_load(&gort_helper_threads);
 	if (sched.thread_baseline < 0)
 		sched.thread_baseline = 0;
-	newm(sched.allp[0], false);
-
-	/* this thread's frames (the caller's locals) are roots meanwhile */
+	/*
+	 * This thread's frames (the caller's locals) are roots meanwhile.
+	 * Before the first M: finding the stack's bounds opens
+	 * /proc/self/maps, which must not race the main goroutine's own
+	 * descriptors (a test that fills the table to its limit).
+	 */
 	__builtin_unwind_init();
 	gc_note_caller_stack(__builtin_frame_address(0));
+	newm(sched.allp[0], false);
+
 	while (!atomic_load(&sched.main_done))
 		gort_futex_wait(&sched.main_done, 0, -1);
 	gc_note_caller_stack(NULL);
