@@ -65,7 +65,9 @@
 #define GC_PAGE_SIZE ((uintptr_t)1 << GC_PAGE_SHIFT)
 #define GC_MAX_SMALL 32768		/* larger objects get their own span */
 #define GC_HEAP_GROW (64u << 20)	/* heap.used grows in these steps */
+#ifndef GC_HEAP_RESERVE
 #define GC_HEAP_RESERVE ((uintptr_t)64 << 30)	/* first try; halves on ENOMEM */
+#endif
 
 /* The generated size-class table (scripts/mksizeclasses, sizeclasses.h). */
 #include "gc/sizeclasses.h"

