@@ -13,6 +13,7 @@
  * the read is blocked, or it tests a different path (the op seeing the
  * close before it starts) and still passes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <linux/io_uring.h>
 #include <netinet/in.h>
@@ -294,4 +295,26 @@ int64_t gt_process_cpu_ns(void)
 
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int gt_count_sockets(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	char path[300], target[64];
+	struct dirent *e;
+	int n = 0;
+	ssize_t len;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len > 0 && !strncmp(target, "socket:", 7))
+			n++;
+	}
+	closedir(d);
+	return n;
 }

@@ -157,4 +157,10 @@ bool gt_wait_io_parked(uint64_t goid, int64_t timeout_ns);
 /* CPU time of the whole process (every thread), in nanoseconds. */
 int64_t gt_process_cpu_ns(void);
 
+/*
+ * Open sockets of this process, -1 if /proc is unreadable.  Only sockets:
+ * a P's io_uring is made at its first request, wherever that falls.
+ */
+int gt_count_sockets(void);
+
 #endif /* GORT_NET_H */

@@ -36,7 +36,6 @@
  * io_uring, or where io_uring is missing a fatal error (exit 2) rather than
  * a silent fall-back; a malformed value is a one-line error at start.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -53,32 +52,6 @@
 #define MS	1000000LL
 
 GT_NET_FIXTURE(net)
-
-/*
- * Number of open sockets of this process (not every descriptor: a P's
- * io_uring is made at its first request, which may fall in a dial).
- */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	char path[300], target[64];
-	struct dirent *e;
-	int n = 0;
-	ssize_t len;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len > 0 && !strncmp(target, "socket:", 7))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
 
 /* A port on 127.0.0.1 (or ::1) that is bound but not listening. */
 static int reserve_port(int family, int *fdp)
@@ -113,7 +86,7 @@ static int refused_main(void *arg)
 	char addr[64];
 	int port, rfd, fds0, r;
 
-	fds0 = count_fds();
+	fds0 = gt_count_sockets();
 	port = reserve_port(AF_INET, &rfd);
 	GT_CHECK(port > 0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
@@ -130,8 +103,8 @@ static int refused_main(void *arg)
 			  r);
 		close(rfd);
 	}
-	GT_CHECKF(count_fds() == fds0, "%d sockets before, %d after", fds0,
-		  count_fds());
+	GT_CHECKF(gt_count_sockets() == fds0, "%d sockets before, %d after",
+		  fds0, gt_count_sockets());
 	return 0;
 }
 
@@ -162,15 +135,15 @@ static int timeout_main(void *arg)
 	}
 	GT_CHECKF(r == -ETIMEDOUT, "after %d queued connections: %d", nfill,
 		  r);
-	fds0 = count_fds();
+	fds0 = gt_count_sockets();
 	t0 = gort_nanotime();
 	r = gort_dial("tcp4", addr, timeout);
 	el = gort_nanotime() - t0;
 	GT_CHECKF(r == -ETIMEDOUT, "dial to a full queue: %d", r);
 	GT_CHECKF(el >= timeout, "timed out after %lld ns of %lld",
 		  (long long)el, (long long)timeout);
-	GT_CHECKF(count_fds() == fds0, "%d sockets before, %d after", fds0,
-		  count_fds());
+	GT_CHECKF(gt_count_sockets() == fds0, "%d sockets before, %d after",
+		  fds0, gt_count_sockets());
 	for (i = 0; i < nfill; i++)
 		GT_CHECK(gort_close(fillers[i]) == 0);
 	GT_CHECK(gort_close(lfd) == 0);
@@ -204,7 +177,7 @@ static const char *const bad_nets[] = {
 static int bad_main(void *arg)
 {
 	char longpath[200];
-	int fds0 = count_fds(), r;
+	int fds0 = gt_count_sockets(), r;
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(bad_addrs); i++) {
@@ -235,8 +208,8 @@ static int bad_main(void *arg)
 	}
 	GT_CHECK(gort_dial(NULL, "127.0.0.1:80", 0) == -EINVAL);
 	GT_CHECK(gort_listen(NULL, "127.0.0.1:0", 0) == -EINVAL);
-	GT_CHECKF(count_fds() == fds0, "%d sockets before, %d after", fds0,
-		  count_fds());
+	GT_CHECKF(gt_count_sockets() == fds0, "%d sockets before, %d after",
+		  fds0, gt_count_sockets());
 	return 0;
 }
 

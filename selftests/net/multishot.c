@@ -23,7 +23,6 @@
  * queued before gort_accept asks), it runs when gort_netpoll_features()
  * names the feature; the rest run everywhere.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -40,31 +39,6 @@
 #define MS 1000000LL
 
 GT_NET_FIXTURE(net);
-
-/*
- * Open sockets of this process.  Only sockets: a P's io_uring is made at
- * its first request, whenever the scheduler first uses that P.
- */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	char path[300], target[64];
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len > 0 && !strncmp(target, "socket:", 7))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
 
 static bool has_feature(const char *name)
 {
@@ -168,11 +142,11 @@ static int many_main(void *arg)
 {
 	int base;
 
-	base = count_fds();
+	base = gt_count_sockets();
 	many_round();
 	many_round();
-	GT_CHECKF(count_fds() == base, "descriptors: %d, before %d",
-		  count_fds(), base);
+	GT_CHECKF(gt_count_sockets() == base, "descriptors: %d, before %d",
+		  gt_count_sockets(), base);
 	return 0;
 }
 
@@ -189,7 +163,7 @@ TEST_F(net, accept_many_across_ps)
 
 static int queued_main(void *arg)
 {
-	int base = count_fds(), lfd, c0, s0, i, want;
+	int base = gt_count_sockets(), lfd, c0, s0, i, want;
 	int cs[NQUEUED];
 	char addr[64];
 	int64_t until;
@@ -209,16 +183,16 @@ static int queued_main(void *arg)
 		/* the kernel accepts them on its own, before anyone asks */
 		want = base + 3 + 2 * NQUEUED;
 		until = gort_nanotime() + 2000 * MS;
-		while (count_fds() != want && gort_nanotime() < until)
+		while (gt_count_sockets() != want && gort_nanotime() < until)
 			gort_sleep(1 * MS);
-		GT_CHECKF(count_fds() == want,
-			  "%d descriptors, want %d with %d queued", count_fds(),
+		GT_CHECKF(gt_count_sockets() == want,
+			  "%d descriptors, want %d with %d queued", gt_count_sockets(),
 			  want, NQUEUED);
 	}
 	GT_CHECK(gort_close(lfd) == 0);
-	GT_CHECKF(count_fds() == base + 2 + NQUEUED,
+	GT_CHECKF(gt_count_sockets() == base + 2 + NQUEUED,
 		  "after closing the listener: %d descriptors, want %d",
-		  count_fds(), base + 2 + NQUEUED);
+		  gt_count_sockets(), base + 2 + NQUEUED);
 	/* the dialers' peers are gone: EOF or a reset, not a hang */
 	for (i = 0; i < NQUEUED; i++) {
 		char b;
@@ -233,8 +207,8 @@ static int queued_main(void *arg)
 	}
 	gort_close(c0);
 	gort_close(s0);
-	GT_CHECKF(count_fds() == base, "descriptors: %d, before %d",
-		  count_fds(), base);
+	GT_CHECKF(gt_count_sockets() == base, "descriptors: %d, before %d",
+		  gt_count_sockets(), base);
 	return 0;
 }
 
