@@ -56,13 +56,12 @@ void gc_scan_static_roots(struct gc_work *w) GORT_INTERNAL;
  * dynamic loader's lock: never with the world stopped). */
 void gc_roots_refresh_segments(void) GORT_INTERNAL;
 /*
- * Scan goroutine stacks.  all: every G (world stopped); otherwise only
- * those that are neither running nor scanned since they last ran.  With
- * leak detection, goroutines blocked on an unmarked GC object are left
- * for gc_scan_leak_candidates.
+ * Scan the stacks of goroutines not on an M that were not scanned since
+ * they last ran (with the world stopped, that is every one that changed).
+ * With leak detection, goroutines blocked on an unmarked GC object are
+ * left for gc_scan_leak_candidates.
  */
-void gc_scan_stacks(struct gc_work *w, bool world_stopped, bool defer_leaks)
-	GORT_INTERNAL;
+void gc_scan_stacks(struct gc_work *w, bool defer_leaks) GORT_INTERNAL;
 /* Deferred blocked goroutines whose wait object got marked are scanned
  * now; returns how many were scanned. */
 int gc_scan_leak_candidates(struct gc_work *w) GORT_INTERNAL;

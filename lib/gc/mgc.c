@@ -249,6 +249,24 @@ void gc_alloc_hook(uint64_t bytes)
 	request_cycle(false);
 }
 
+/* ---- markers ---- */
+
+/*
+ * Between these a marker may hold grey objects: mark_drained() counts it
+ * busy.  The end hands its buffers back before it stops counting, so a
+ * reader that sees the count drop sees the work on the global list.
+ */
+static void marker_begin(void)
+{
+	atomic_fetch_add(&gc_nbusy, 1);
+}
+
+static void marker_end(struct gc_work *w)
+{
+	gc_work_dispose(w);
+	atomic_fetch_sub(&gc_nbusy, 1);
+}
+
 /* ---- assists ---- */
 
 static double assist_ratio(void);
@@ -292,7 +310,7 @@ void gc_assist(uint64_t bytes)
 	m = gort_rt_enter();
 	gort_trace_gc_assist(m, true);
 	gc_work_init(&w);
-	atomic_fetch_add(&gc_nbusy, 1);
+	marker_begin();
 	/* in slices, so that a stop-the-world does not wait for all of it */
 	while (budget > 0 &&
 	       !atomic_load_explicit(&sched.stw_wait, memory_order_relaxed)) {
@@ -302,8 +320,7 @@ void gc_assist(uint64_t bytes)
 			break;
 		budget -= done;
 	}
-	gc_work_dispose(&w);
-	atomic_fetch_sub(&gc_nbusy, 1);
+	marker_end(&w);
 	gort_trace_gc_assist(m, false);
 	gort_rt_exit();
 	/*
@@ -483,7 +500,7 @@ static void checkmark(struct gc_work *w)
 	atomic_fetch_add(&gc_cycle, 1);	/* every stack counts as unscanned */
 	gc_scan_suspended(w);
 	scan_own_stack(w);
-	gc_scan_stacks(w, true, false);
+	gc_scan_stacks(w, false);
 	gc_scan_static_roots(w);
 	gc_scan_finalizers(w);
 	gc_drain(w, -1);
@@ -584,7 +601,7 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	gc_suspend_threads();
 	gc_scan_suspended(w);
 	scan_own_stack(w);
-	gc_scan_stacks(w, true, leaks);
+	gc_scan_stacks(w, leaks);
 	gc_scan_static_roots(w);
 	gc_scan_finalizers(w);
 	gc_barrier_collect(w);
@@ -695,18 +712,16 @@ static void coordinator(void *arg)
 		for (i = 1; i < nworkers(gc.procs); i++)
 			gort_go_system(mark_worker, NULL);
 		t0 = now();
-		atomic_fetch_add(&gc_nbusy, 1);
+		marker_begin();
 		gc_scan_static_roots(&w);
 		gc_scan_finalizers(&w);
-		gc_scan_stacks(&w, false, leaks);
+		gc_scan_stacks(&w, leaks);
 		gc_scan_running(&w);
-		gc_work_dispose(&w);
-		atomic_fetch_sub(&gc_nbusy, 1);
+		marker_end(&w);
 		for (;;) {
-			atomic_fetch_add(&gc_nbusy, 1);
+			marker_begin();
 			gc_drain(&w, MARK_CHUNK);
-			gc_work_dispose(&w);
-			atomic_fetch_sub(&gc_nbusy, 1);
+			marker_end(&w);
 			if (mark_drained())
 				break;
 			gort_yield();
@@ -714,13 +729,12 @@ static void coordinator(void *arg)
 		for (round = 0; round < PRECLEAN_ROUNDS; round++) {
 			uint64_t pages;
 
-			atomic_fetch_add(&gc_nbusy, 1);
+			marker_begin();
 			pages = gc_barrier_collect(&w);
-			gc_scan_stacks(&w, false, leaks);
+			gc_scan_stacks(&w, leaks);
 			gc_scan_running(&w);
 			gc_drain(&w, -1);
-			gc_work_dispose(&w);
-			atomic_fetch_sub(&gc_nbusy, 1);
+			marker_end(&w);
 			/* done, or not converging: the pause takes the rest */
 			if (pages < PRECLEAN_ENOUGH ||
 			    (round >= 2 && pages > last_pages / 2))
@@ -753,10 +767,9 @@ static void mark_worker(void *arg)
 	while (atomic_load(&gc_phase) == GC_MARK) {
 		t0 = now();
 		gort_rt_enter();	/* see coordinator() */
-		atomic_fetch_add(&gc_nbusy, 1);
+		marker_begin();
 		gc_drain(&w, MARK_CHUNK);
-		gc_work_dispose(&w);
-		atomic_fetch_sub(&gc_nbusy, 1);
+		marker_end(&w);
 		gort_rt_exit();
 		atomic_fetch_add(&gc.bg_ns, now() - t0);
 		if (mark_drained())

@@ -304,7 +304,7 @@ static void scan_g_at_rest(struct gc_work *w, struct gort_g *gp,
 	gp->gc_scan_cycle = atomic_load(&gc_cycle);
 }
 
-void gc_scan_stacks(struct gc_work *w, bool world_stopped, bool defer_leaks)
+void gc_scan_stacks(struct gc_work *w, bool defer_leaks)
 {
 	uint32_t cycle = atomic_load(&gc_cycle);
 	struct gort_g *gp;
@@ -331,7 +331,6 @@ void gc_scan_stacks(struct gc_work *w, bool world_stopped, bool defer_leaks)
 			continue;
 		}
 		scan_g_at_rest(w, gp, nrun);
-		(void)world_stopped;
 	}
 	gort_unlock(&sched.allglock);
 }

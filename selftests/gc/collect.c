@@ -67,7 +67,7 @@ GC_VARIANT(stw, 8);
  * emulator's or ours, not understood yet: the mode is then a SKIP that
  * says so rather than a run of failures elsewhere.)
  */
-static int trivial_main(void *arg)
+static int probe_main(void *arg)
 {
 	size_t n = 8 << 20, i;
 	int round;
@@ -89,7 +89,7 @@ static int trivial_main(void *arg)
 
 static int probe_child(void *arg)
 {
-	return run_main(1, trivial_main, NULL);
+	return run_main(1, probe_main, NULL);
 }
 
 /* Set the barrier mode and knobs; SKIP when the kernel lacks the mode. */
