@@ -1813,10 +1813,18 @@ struct gort_m *gort_rt_enter_slow(struct gort_m *m)
 	struct gort_g *gp = m->curg;
 
 	if (p) {
-		/* sysmon is deciding whether to take it: wait for the verdict */
-		while (atomic_load(&p->status) == PWORD(m->pword, P_RETAKE))
+		/*
+		 * A retaker is deciding whether to take it: wait for the
+		 * verdict.  One read decides: a stopper retries a retake at
+		 * once, so a second read may find RETAKE again while p is
+		 * still ours, and dropping it then would orphan p.
+		 */
+		uint32_t w;
+
+		while ((w = atomic_load(&p->status)) ==
+		       PWORD(m->pword, P_RETAKE))
 			gort_cpu_relax();
-		if (atomic_load(&p->status) == m->pword && !m_must_exit(m))
+		if (w == m->pword && !m_must_exit(m))
 			return m;
 		WRITE_ONCE(m->p, NULL);
 	}
