@@ -218,6 +218,11 @@ struct gc_mcache;
 struct gc_mcache *gc_mcache_create(void) GORT_INTERNAL;
 /* Return cached spans to their mcentrals (P destroyed, or mark end). */
 void gc_mcache_flush(struct gc_mcache *c) GORT_INTERNAL;
+/*
+ * Mark termination, world stopped: bytes of small objects allocated
+ * marked since the cycle began (each mcache counts its own), zeroed.
+ */
+uint64_t gc_mcache_take_black_bytes(void) GORT_INTERNAL;
 /* Flush, and keep c for reuse (its counters stay in memstats). */
 void gc_mcache_destroy(struct gc_mcache *c) GORT_INTERNAL;
 /* Zeroed object of size bytes, NULL only when the heap is exhausted. */

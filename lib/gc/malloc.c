@@ -116,8 +116,8 @@ static void *alloc_large(size_t size, bool noscan, uint64_t *live)
 		memset((void *)s->base, 0, bytes);
 	s->alloccount = 1;
 	atomic_store_explicit(&s->freeindex, 1, memory_order_release);
-	if (gc_black_alloc())
-		gc_mark_set(s, 0);
+	if (gc_black_alloc() && gc_mark_set(s, 0))
+		atomic_fetch_add(&gc_heap.heap_marked, bytes);
 	/* on its class's full list, where the sweeper finds it */
 	gc_mcentral_push_swept(s);
 	gc_heap_publish(s);
@@ -149,8 +149,8 @@ static inline void *alloc_small(struct gc_mcache *c, size_t size, bool noscan,
 	x = (void *)(s->base + (uintptr_t)idx * s->elemsize);
 	if (s->needzero)
 		zero_slot(x, s->elemsize);
-	if (unlikely(gc_black_alloc()))
-		gc_mark_set(s, idx);
+	if (unlikely(gc_black_alloc()) && gc_mark_set(s, idx))
+		WRITE_ONCE(c->black_bytes, c->black_bytes + s->elemsize);
 	WRITE_ONCE(c->nmalloc[sc], c->nmalloc[sc] + 1);
 	return x;
 }

@@ -98,6 +98,9 @@ struct gc_mcache {
 	/* small objects allocated per size class; written by the owner
 	 * only, read by memstats (relaxed) */
 	uint64_t nmalloc[GC_NUM_CLASSES];
+	/* bytes of small objects allocated marked while the collector
+	 * marks (owner writes, mark termination takes them) */
+	uint64_t black_bytes;
 	struct gc_mcache *allnext; /* every mcache ever made */
 	struct gc_mcache *freenext; /* destroyed ones, for reuse */
 	bool live; /* owned by a P or the shared one */

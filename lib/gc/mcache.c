@@ -162,6 +162,21 @@ void gc_mcache_flush_all_stale(void)
 	}
 }
 
+uint64_t gc_mcache_take_black_bytes(void)
+{
+	struct gc_mcache *c;
+	uint64_t sum = 0;
+
+	/* the Ps are stopped; threads without one use the shared cache */
+	gort_lock(&gc_shared_lock);
+	for (c = atomic_load(&gc_mcache_all); c; c = c->allnext) {
+		sum += READ_ONCE(c->black_bytes);
+		WRITE_ONCE(c->black_bytes, 0);
+	}
+	gort_unlock(&gc_shared_lock);
+	return sum;
+}
+
 uint32_t gc_span_next_free_index(struct gc_span *s)
 {
 	uint32_t fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);

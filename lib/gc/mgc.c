@@ -214,6 +214,15 @@ static bool limiter_allows(void)
 	       atomic_load(&gc.last_cycle_ns);
 }
 
+/* The memory limit binds and the heap is past what it allows. */
+static bool over_limit_goal(void)
+{
+	return atomic_load(&memlimit_v) != INT64_MAX &&
+	       atomic_load(&gc_heap.heap_live) > atomic_load(&heap_goal);
+}
+
+static void wait_cycle_end(uint32_t cycle);
+
 void gc_alloc_hook(uint64_t bytes)
 {
 	uint32_t ph = atomic_load_explicit(&gc_phase, memory_order_relaxed);
@@ -246,7 +255,17 @@ void gc_alloc_hook(uint64_t bytes)
 	if (!atomic_load(&sched.running) || atomic_load(&sched.exiting) ||
 	    (m && m->curg && m->curg->system) || !limiter_allows())
 		return;
-	request_cycle(false);
+	while (!request_cycle(false) && m && m->curg && over_limit_goal()) {
+		/*
+		 * The last cycle is past its mark but has not ended (it
+		 * starts the sweeper, scavenges, queues finalizers): nothing
+		 * bounds the heap in that window, so under a memory limit
+		 * wait for it as an assist past the hard goal would.
+		 */
+		wait_cycle_end(atomic_load(&gc_cycle));
+		if (atomic_load(&gc_phase) != GC_OFF)
+			return;
+	}
 }
 
 /* ---- markers ---- */
@@ -619,6 +638,9 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	gc_work_dispose(w);
 	gc_barrier_disarm();
 
+	/* objects allocated black survive the cycle: Go's gcmarknewobject
+	 * counts them as marked, or the next goal would leave them out */
+	atomic_fetch_add(&gc_heap.heap_marked, gc_mcache_take_black_bytes());
 	gc.heap1 = atomic_load(&gc_heap.heap_live);
 	gc.heap2 = atomic_load(&gc_heap.heap_marked);
 	if (gc.heap1 > goal_before && trigger_ratio > 0.7)
