@@ -232,8 +232,15 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 	uintptr_t a = (uintptr_t)si->si_addr;
 	int saved_errno = errno;
 
-	if (atomic_load_explicit(&armed, memory_order_acquire) &&
-	    a >= gc_heap.base && a < atomic_load(&gc_heap.used)) {
+	/*
+	 * Heap pages are read-only only because of the barrier, so a write
+	 * fault there is ours even when `armed` already reads false: the
+	 * disarm (or an overflow on another thread) clears it before it
+	 * makes the pages writable again.  A spare dirty mark costs one
+	 * page's rescan.
+	 */
+	if (si->si_code == SEGV_ACCERR && dirty && a >= gc_heap.base &&
+	    a < atomic_load(&gc_heap.used)) {
 		uintptr_t page = a & ~(uintptr_t)(TRACK_PAGE - 1);
 
 		atomic_store_explicit(&dirty[(page - gc_heap.base) /
