@@ -31,7 +31,12 @@
  * moved by 0.05 after each cycle that over- or undershot the goal.  Under
  * the memory limit the collector's CPU is capped near 50 %, as Go's: a
  * cycle the limit (not GORT_GC) asks for waits until the mutator has run
- * as long as the last cycle took.
+ * as long as the last cycle took, unless the heap is at 95 % of the limit.
+ * There Go lets the heap pass the limit to keep the cap; gort keeps the
+ * limit (assists past the goal wait for the cycle's end), since a C
+ * program's memory limit is more often a container's hard one.
+ * Objects allocated during the mark count as marked (Go's
+ * gcmarknewobject), so the next goal includes them.
  *
  * Lock order: gc.lock is a leaf taken only for short bookkeeping, never
  * across a stop-the-world (a goroutine spinning on it would hold the P
