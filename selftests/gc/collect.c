@@ -337,6 +337,7 @@ struct mover_arg {
 	struct gort_chan *pass;		/* carries object pointers */
 	struct gort_waitgroup *wg;
 	atomic_int *stop;
+	atomic_int *moved;		/* movers that made a move */
 	unsigned seed;
 };
 
@@ -371,7 +372,8 @@ static void mover(void *arg)
 			h = a->slots[rand_r(&seed) % NSLOTS];
 			gort_yield();
 		}
-		moves++;
+		if (moves++ == 0)
+			atomic_fetch_add(a->moved, 1);
 	}
 	GT_CHECK(moves > 0);
 	gort_wg_done(a->wg);
@@ -390,12 +392,14 @@ static int stress_main(void *arg)
 {
 	struct holder **slots = gort_alloc(NSLOTS * sizeof(*slots));
 	struct gort_waitgroup wg = { 0 };
-	atomic_int stop = 0;
+	atomic_int stop = 0, moved = 0;
 	int nmovers = 8, i, n = 0;
 	struct mover_arg *args = gort_alloc(nmovers * sizeof(*args));
 	struct gort_chan *pass = gort_chan_make(sizeof(void *), 4);
 	bool seen[NSLOTS] = { 0 };
 	int64_t end = gt_now_ns() + gt_scaled(3000) * 1000000LL;
+	/* a slow collector (TSan) may starve a mover for a while */
+	int64_t hard_end = end + 15000000000LL;
 
 	for (i = 0; i < NSLOTS; i++) {
 		slots[i] = gort_alloc(sizeof(struct holder));
@@ -403,12 +407,13 @@ static int stress_main(void *arg)
 	}
 	gort_wg_add(&wg, nmovers + 1);
 	for (i = 0; i < nmovers; i++) {
-		args[i] = (struct mover_arg){ slots, pass, &wg, &stop,
+		args[i] = (struct mover_arg){ slots, pass, &wg, &stop, &moved,
 					      (unsigned)i + 1 };
 		GT_CHECK(gort_go(mover, &args[i]) == 0);
 	}
 	GT_CHECK(gort_go(collector_loop, &args[0]) == 0);
-	while (gt_now_ns() < end)
+	while (gt_now_ns() < end ||
+	       (atomic_load(&moved) < nmovers && gt_now_ns() < hard_end))
 		gort_sleep(10000000);
 	atomic_store(&stop, 1);
 	gort_wg_wait(&wg);
