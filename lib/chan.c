@@ -212,6 +212,8 @@ bool gort_chan_send_locked(struct gort_chan *c, const void *elem)
 	if (sg) {
 		/* Straight into the receiver's memory. */
 		copy_elem(c, sg->elem, elem);
+		if (sg->g)
+			gc_stack_written(sg->g);
 		sg->success = true;
 		gort_unlock(&c->lock);
 		gort_sudog_ready(sg);

@@ -514,6 +514,21 @@ static inline void gc_g_stopped(struct gort_g *gp)
 	atomic_store_explicit(&gp->gc_nrun, n + (n & 1), memory_order_release);
 }
 
+/*
+ * Another goroutine wrote gp's stack while gp was parked (a channel
+ * hand-off straight into a waiting receiver).  The page barrier does not
+ * see stacks, so the write counts as a run: gp's stack is scanned again at
+ * mark termination, as Go's sendDirect shades the value it copies.  At
+ * rest gp's gc_nrun is even and only the writer, holding the channel's
+ * lock, touches it until gp is readied.
+ */
+static inline void gc_stack_written(struct gort_g *gp)
+{
+	uint32_t n = atomic_load_explicit(&gp->gc_nrun, memory_order_relaxed);
+
+	atomic_store_explicit(&gp->gc_nrun, n + 2, memory_order_release);
+}
+
 /* lib/gc (the parts the scheduler calls) */
 int gc_init(void) GORT_INTERNAL;
 void gc_run_end(void) GORT_INTERNAL;

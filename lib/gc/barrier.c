@@ -243,9 +243,16 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 	    a < atomic_load(&gc_heap.used)) {
 		uintptr_t page = a & ~(uintptr_t)(TRACK_PAGE - 1);
 
-		atomic_store_explicit(&dirty[(page - gc_heap.base) /
-					     TRACK_PAGE],
-				      1, memory_order_relaxed);
+		/*
+		 * Writable first, dirty second.  The other order loses a
+		 * write: the collector could clear the mark, re-protect
+		 * and rescan between the two, and our mprotect would then
+		 * open the page again with no mark on it.  In this order a
+		 * collector that clears a mark re-protects after us, and
+		 * the retried store faults again.  (The suspend signal is
+		 * blocked in here, so mark termination never finds a page
+		 * opened but not yet marked.)
+		 */
 		if (mprotect((void *)page, TRACK_PAGE,
 			     PROT_READ | PROT_WRITE)) {
 			/* out of mappings: stop tracking, rescan it all */
@@ -255,6 +262,9 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 				 atomic_load(&gc_heap.used) - gc_heap.base,
 				 PROT_READ | PROT_WRITE);
 		}
+		atomic_store_explicit(&dirty[(page - gc_heap.base) /
+					     TRACK_PAGE],
+				      1, memory_order_release);
 		errno = saved_errno;
 		return;
 	}
@@ -296,6 +306,7 @@ static int mprotect_init(void)
 	sa.sa_sigaction = segv_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, GC_SIG_SUSPEND);
 	if (sigaction(SIGSEGV, &sa, &old_segv))
 		return -errno;
 	return 0;

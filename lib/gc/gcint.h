@@ -8,6 +8,7 @@
 #ifndef GORT_GC_GCINT_H
 #define GORT_GC_GCINT_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "gc/gc.h"
@@ -16,6 +17,9 @@
 #define GC_NO_SANITIZE                                                      \
 	__attribute__((no_sanitize_address, no_sanitize_thread,             \
 		       no_sanitize_undefined, noinline))
+
+/* Stops an M for mark termination (roots.c); barrier.c's handler blocks it. */
+#define GC_SIG_SUSPEND SIGPWR
 
 #define GC_WORKBUF_N 509	/* a buffer is 4 KiB */
 

@@ -52,7 +52,6 @@
 #include "timer.h"
 
 #define sched gort_sched
-#define GC_SIG_SUSPEND SIGPWR
 #ifdef __x86_64__
 #define RED_ZONE 128
 #else
