@@ -280,12 +280,45 @@ static void scan_object(struct gc_work *w, uintptr_t addr)
  * Scan grey objects until none is left or budget bytes were scanned
  * (budget < 0: no limit).  Returns the bytes scanned.
  */
+/*
+ * Go's gcWork.balance: the global list is empty, so share part of ours
+ * (the second buffer, or the older half of the first) with the markers
+ * that have none.  Without it one worker kept the whole mark to itself
+ * while assists found nothing to do and the mutator allocated black at
+ * full speed.
+ */
+static void balance(struct gc_work *w)
+{
+	struct gc_workbuf *b = w->b2, *nb;
+	uint32_t half;
+
+	if (b && b->n) {
+		w->b2 = NULL;
+		wbuf_put_full(b);
+		return;
+	}
+	b = w->b1;
+	if (!b || b->n < 4)
+		return;
+	nb = wbuf_new();
+	half = b->n / 2;
+	memcpy(nb->obj, b->obj, half * sizeof(b->obj[0]));
+	memmove(b->obj, b->obj + half, (b->n - half) * sizeof(b->obj[0]));
+	nb->n = half;
+	b->n -= half;
+	wbuf_put_full(nb);
+}
+
 int64_t gc_drain(struct gc_work *w, int64_t budget)
 {
 	uint64_t start = w->scanned_bytes;
+	uint32_t tick = 0;
 	uintptr_t obj;
 
 	while (gc_work_get(w, &obj)) {
+		if (unlikely((++tick & 63) == 0) &&
+		    atomic_load_explicit(&gc_nfull, memory_order_relaxed) == 0)
+			balance(w);
 		scan_object(w, obj);
 		if (budget >= 0 &&
 		    (int64_t)(w->scanned_bytes - start) >= budget)

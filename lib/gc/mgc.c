@@ -49,6 +49,7 @@
  * the P count (Boehm's): they would break GORT_MAXPROCS as a CPU bound.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -319,6 +320,8 @@ static void wait_cycle_end(uint32_t cycle)
 	}
 }
 
+static uintptr_t scan_own_stack(struct gc_work *w, uintptr_t from);
+
 void gc_assist(uint64_t bytes)
 {
 	struct gort_m *m = gort_getm();
@@ -335,6 +338,20 @@ void gc_assist(uint64_t bytes)
 	gort_trace_gc_assist(m, true);
 	gc_work_init(&w);
 	marker_begin();
+	/*
+	 * Once a cycle an assisting goroutine scans its own stack: it is
+	 * at a safe point here, while the concurrent scan of a running
+	 * goroutine's stack gives up on one that is this often inside the
+	 * runtime, and what only its stack holds (a program's long-lived
+	 * data, say) would otherwise wait for the pause to be marked.
+	 * Termination still rescans the stack; it only finds it marked.  (Not
+	 * without a barrier: nothing may be marked before the pause then.)
+	 */
+	if (gc_barrier_mode != GC_BARRIER_STW &&
+	    m->curg->gc_self_scan_cycle != atomic_load(&gc_cycle)) {
+		m->curg->gc_self_scan_cycle = atomic_load(&gc_cycle);
+		scan_own_stack(&w, 0);
+	}
 	/* in slices, so that a stop-the-world does not wait for all of it */
 	while (budget > 0 &&
 	       !atomic_load_explicit(&sched.stw_wait, memory_order_relaxed)) {
@@ -423,14 +440,23 @@ static bool mark_drained(void)
 }
 
 GC_NO_SANITIZE
-static void scan_own_stack(struct gc_work *w)
+/*
+ * The caller's own stack from `from` (0: from here, the callee-saved
+ * registers spilled first) to its top; returns where the scan began.
+ */
+static __attribute__((noinline)) uintptr_t scan_own_stack(struct gc_work *w,
+							  uintptr_t from)
 {
-	struct gort_g *gp = gort_getg();
-	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	struct gort_g *gp;
 
 	__builtin_unwind_init();
+	if (!from)
+		from = (uintptr_t)__builtin_frame_address(0);
+	gp = gort_getg();
 	if (gp && gp->stack.lo)
-		gc_scan_block(w, sp, (uintptr_t)gp->stack.lo + gp->stack.size);
+		gc_scan_block(w, from,
+			      (uintptr_t)gp->stack.lo + gp->stack.size);
+	return from;
 }
 
 /* ---- gccheckmark ---- */
@@ -523,7 +549,11 @@ static void checkmark(struct gc_work *w)
 	for_each_span(cm_save, &cm);
 	atomic_fetch_add(&gc_cycle, 1);	/* every stack counts as unscanned */
 	gc_scan_suspended(w);
-	scan_own_stack(w);
+	/*
+	 * Not the collector's own stack: it holds no program data, and the
+	 * slots checkmark's own calls leave there are dead values the real
+	 * mark rightly never saw (they made false reports).
+	 */
 	gc_scan_stacks(w, false);
 	gc_scan_static_roots(w);
 	gc_scan_finalizers(w);
@@ -624,7 +654,7 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	atomic_store(&gc_phase, GC_MARKTERM);
 	gc_suspend_threads();
 	gc_scan_suspended(w);
-	scan_own_stack(w);
+	scan_own_stack(w, 0);
 	gc_scan_stacks(w, leaks);
 	gc_scan_static_roots(w);
 	gc_scan_finalizers(w);
@@ -679,6 +709,7 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	gort_trace_gc_end(gort_getm(), atomic_load(&gc_cycle));
 	if (gort_config.gctrace)
 		gctrace(stw1, stw2, n);
+
 }
 
 /* The cycle's memory limit: release free pages the limit cannot hold. */
@@ -717,6 +748,19 @@ static void end_cycle(void)
 		request_cycle(true);
 }
 
+/* Drain until no marker holds grey objects and none are queued. */
+static void drain_all(struct gc_work *w)
+{
+	for (;;) {
+		marker_begin();
+		gc_drain(w, MARK_CHUNK);
+		marker_end(w);
+		if (mark_drained())
+			return;
+		gort_yield();
+	}
+}
+
 static void coordinator(void *arg)
 {
 	bool leaks = gort_config.goroutineleak;
@@ -745,14 +789,7 @@ static void coordinator(void *arg)
 		gc_scan_stacks(&w, leaks);
 		gc_scan_running(&w);
 		marker_end(&w);
-		for (;;) {
-			marker_begin();
-			gc_drain(&w, MARK_CHUNK);
-			marker_end(&w);
-			if (mark_drained())
-				break;
-			gort_yield();
-		}
+		drain_all(&w);
 		for (round = 0; round < PRECLEAN_ROUNDS; round++) {
 			uint64_t pages;
 
