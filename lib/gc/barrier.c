@@ -340,9 +340,8 @@ int gc_barrier_init(void)
 			gc_barrier_mode = GC_BARRIER_MPROTECT;
 			return 0;
 		}
-		if (forced)
-			gort_fatal("GORT_DEBUG=gcbarrier=mprotect: %s",
-				   strerror(-err));
+		gort_fatal("GORT_DEBUG=gcbarrier=mprotect: %s",
+			   strerror(-err));
 	}
 	gc_barrier_mode = GC_BARRIER_STW;
 	return 0;

@@ -277,10 +277,6 @@ static void scan_object(struct gc_work *w, uintptr_t addr)
 }
 
 /*
- * Scan grey objects until none is left or budget bytes were scanned
- * (budget < 0: no limit).  Returns the bytes scanned.
- */
-/*
  * Go's gcWork.balance: the global list is empty, so share part of ours
  * (the second buffer, or the older half of the first) with the markers
  * that have none.  Without it one worker kept the whole mark to itself
@@ -309,6 +305,10 @@ static void balance(struct gc_work *w)
 	wbuf_put_full(nb);
 }
 
+/*
+ * Scan grey objects until none is left or budget bytes were scanned
+ * (budget < 0: no limit).  Returns the bytes scanned.
+ */
 int64_t gc_drain(struct gc_work *w, int64_t budget)
 {
 	uint64_t start = w->scanned_bytes;

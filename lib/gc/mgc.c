@@ -49,7 +49,6 @@
  * the P count (Boehm's): they would break GORT_MAXPROCS as a CPU bound.
  */
 #include <errno.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -320,7 +319,7 @@ static void wait_cycle_end(uint32_t cycle)
 	}
 }
 
-static uintptr_t scan_own_stack(struct gc_work *w, uintptr_t from);
+static void scan_own_stack(struct gc_work *w);
 
 void gc_assist(uint64_t bytes)
 {
@@ -350,7 +349,7 @@ void gc_assist(uint64_t bytes)
 	if (gc_barrier_mode != GC_BARRIER_STW &&
 	    m->curg->gc_self_scan_cycle != atomic_load(&gc_cycle)) {
 		m->curg->gc_self_scan_cycle = atomic_load(&gc_cycle);
-		scan_own_stack(&w, 0);
+		scan_own_stack(&w);
 	}
 	/* in slices, so that a stop-the-world does not wait for all of it */
 	while (budget > 0 &&
@@ -440,23 +439,14 @@ static bool mark_drained(void)
 }
 
 GC_NO_SANITIZE
-/*
- * The caller's own stack from `from` (0: from here, the callee-saved
- * registers spilled first) to its top; returns where the scan began.
- */
-static __attribute__((noinline)) uintptr_t scan_own_stack(struct gc_work *w,
-							  uintptr_t from)
+static void scan_own_stack(struct gc_work *w)
 {
-	struct gort_g *gp;
+	struct gort_g *gp = gort_getg();
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 
 	__builtin_unwind_init();
-	if (!from)
-		from = (uintptr_t)__builtin_frame_address(0);
-	gp = gort_getg();
 	if (gp && gp->stack.lo)
-		gc_scan_block(w, from,
-			      (uintptr_t)gp->stack.lo + gp->stack.size);
-	return from;
+		gc_scan_block(w, sp, (uintptr_t)gp->stack.lo + gp->stack.size);
 }
 
 /* ---- gccheckmark ---- */
@@ -654,7 +644,7 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	atomic_store(&gc_phase, GC_MARKTERM);
 	gc_suspend_threads();
 	gc_scan_suspended(w);
-	scan_own_stack(w, 0);
+	scan_own_stack(w);
 	gc_scan_stacks(w, leaks);
 	gc_scan_static_roots(w);
 	gc_scan_finalizers(w);
@@ -709,7 +699,6 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	gort_trace_gc_end(gort_getm(), atomic_load(&gc_cycle));
 	if (gort_config.gctrace)
 		gctrace(stw1, stw2, n);
-
 }
 
 /* The cycle's memory limit: release free pages the limit cannot hold. */
