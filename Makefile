@@ -163,7 +163,6 @@ $(TRACE_TESTS): $(HDRS) $(LIBSO) $(wildcard selftests/trace/*.h) | $(SDT_DEP)
 # selftests/trace/tools runs the native build's tools, whatever this build is
 $(B)/selftests/trace/tools: TEST_XCFLAGS += -DGORT_TOOLS='"$(abspath build/tools)"' \
 	$(if $(BPF_WHY),-DGORT_NO_BPF='"$(BPF_WHY)"')
-$(B)/selftests/trace/tools: $(TOOLS)
 
 # The gc suite drives the allocator through its internal contract
 # (lib/gc/gc.h) and regenerates the size-class table from the source tree.
@@ -241,6 +240,9 @@ TOOLS := $(TOOLS_DIR)/gort-trace $(TOOLS_DIR)/gort-top
 endif
 
 tools: $(TOOLS)
+# (here, not beside the suite's other rules: a prerequisite list is
+# expanded where it is read, and TOOLS is empty before this point)
+$(B)/selftests/trace/tools: $(TOOLS)
 
 $(TOOLS_DIR)/gort-trace: $(TRACE_SRCS) $(wildcard tools/*.h) \
 		include/uapi/gort_trace.h lib/trace_probes.h $(TRACE_SKEL)

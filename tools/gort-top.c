@@ -194,7 +194,7 @@ static void report(struct gort_top_bpf *skel, int pid, int iter)
 	static struct grow rows[4096];
 	struct gort_top_gc gcs = { 0 };
 	__u64 hist[GORT_TOP_BUCKETS] = { 0 }, total = 0, max = 0, key, next;
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[32], d[32];
 	__u32 k;
 	int n = 0, i, shown;
 
@@ -258,7 +258,7 @@ static void report(struct gort_top_bpf *skel, int pid, int iter)
 		       (unsigned long long)gcs.stw_count,
 		       dur(gcs.stw_last_ns, b, sizeof(b)),
 		       dur(gcs.stw_max_ns, c, sizeof(c)),
-		       dur(gcs.stw_total_ns, a, sizeof(a)),
+		       dur(gcs.stw_total_ns, d, sizeof(d)),
 		       gcs.in_stw ? " (stopped now)" : "");
 	for (key = 0; n < (int)ARRAY_LEN(rows) &&
 		      !bpf_map_get_next_key(gfd, n ? &key : NULL, &next);) {
@@ -399,6 +399,7 @@ int main(int argc, char **argv)
 		if (!iters)
 			printf("\033[H\033[2J");
 		report(skel, pid, (int)i);
+		fflush(stdout);	/* a pipe reader sees each report as it is made */
 		if (iters && (int)i >= iters)
 			break;
 		if (kill(pid, 0) && errno == ESRCH) {

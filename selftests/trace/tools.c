@@ -26,6 +26,9 @@
  *  - top: gort-top -n shows the program's Ps, the latency histogram and
  *    "no GC yet", its maps are pinned while it runs (bpftool map dump
  *    pinned shows them) and gone after;
+ *  - top_gc: after 3 collections, gort-top's GC line counts them and its
+ *    pause figures agree with each other (last <= max <= total <= pauses
+ *    times max);
  *  - not_root: gort-top and gort-trace record as nobody: one line, exit 1.
  *
  * The tools are the native build's (build/tools): a cross or sanitizer
@@ -1157,12 +1160,15 @@ static int bw_main(void *arg)
 		gort_syscall_end();
 		if (n != 1 || c == 'q')
 			return 0;
-		/* 'g': 50 goroutines; 'b': a busy second */
+		/* 'g': 50 goroutines; 'c': 3 collections; 'b': a busy second */
 		if (c == 'g') {
 			gort_wg_add(&bw_wg, 50);
 			for (i = 0; i < 50; i++)
 				gort_go(bw_worker, NULL);
 			gort_wg_wait(&bw_wg);
+		} else if (c == 'c') {
+			for (i = 0; i < 3; i++)
+				gort_gc();
 		} else {
 			int64_t t0 = gort_nanotime();
 
@@ -1360,6 +1366,100 @@ TEST_F_TIMEOUT(slow, top, 60)
 	bw_cmd(ctl, rep, 'q');
 	close(ctl);
 	waitpid(pid, NULL, 0);
+}
+
+/* dur() of gort-top: "123ns", "45us", "6ms", "7s", truncated: [*lo, *hi] */
+static bool parse_dur(const char *s, uint64_t *lo, uint64_t *hi)
+{
+	unsigned long long v;
+	uint64_t unit;
+	char u[4];
+
+	if (sscanf(s, "%llu%3[a-z]", &v, u) != 2)
+		return false;
+	if (!strcmp(u, "ns"))
+		unit = 1;
+	else if (!strcmp(u, "us"))
+		unit = 1000;
+	else if (!strcmp(u, "ms"))
+		unit = 1000000;
+	else if (!strcmp(u, "s"))
+		unit = 1000000000;
+	else
+		return false;
+	*lo = v * unit;
+	*hi = *lo + unit - 1;
+	return true;
+}
+
+TEST_F_TIMEOUT(slow, top_gc, 60)
+{
+	char why[256], pidarg[16], state[16], clast[32], slast[32], smax[32];
+	char stotal[32];
+	const char *skip = bpf_skip_reason(why, sizeof(why));
+	unsigned long long cycles, pauses;
+	uint64_t last_lo, last_hi, max_lo, max_hi, tot_lo, tot_hi, lo, hi;
+	int ctl, rep, out[2], status;
+	static char buf[65536];
+	char *line, *next;
+	size_t got;
+	pid_t pid, tp;
+
+	if (skip)
+		SKIP(return, "%s", skip);
+	NEED_TOOL("gort-top");
+	pid = bw_start(&ctl, &rep);
+	ASSERT_LT(0, pid);
+	snprintf(pidarg, sizeof(pidarg), "%d", pid);
+	ASSERT_EQ(0, pipe(out));
+	tp = fork();
+	ASSERT_LE(0, tp);
+	if (!tp) {
+		dup2(out[1], 1);
+		execl(TOOL("gort-top"), "gort-top", "-p", pidarg, "-i", "300",
+		      "-n", "3", NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	/* a report means the probes are attached: collect after it */
+	EXPECT_TRUE(wait_for(out[0], "report 1", buf, sizeof(buf), 20000))
+		TH_LOG("%s", buf);
+	EXPECT_TRUE(bw_cmd(ctl, rep, 'c'));
+	for (got = strlen(buf);;) {
+		ssize_t n = read(out[0], buf + got, sizeof(buf) - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	ASSERT_EQ(tp, waitpid(tp, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("%s", buf);
+	bw_cmd(ctl, rep, 'q');
+	close(ctl);
+	waitpid(pid, NULL, 0);
+	ASSERT_NE(NULL, strstr(buf, "report 3")) TH_LOG("%s", buf);
+	/* the last report's GC line */
+	line = strstr(strstr(buf, "report 3"), "\nGC: ");
+	ASSERT_NE(NULL, line) TH_LOG("%s", buf);
+	next = strchr(++line, '\n');
+	if (next)
+		*next = '\0';
+	ASSERT_EQ(7, sscanf(line,
+			    "GC: %15[^,], %llu cycles (last %31[^)]); STW: %llu pauses, last %31[^,], max %31[^,], total %31s",
+			    state, &cycles, clast, &pauses, slast, smax,
+			    stotal))
+		TH_LOG("%s", line);
+	EXPECT_STREQ("idle", state) TH_LOG("%s", line);
+	EXPECT_LE(3ull, cycles) TH_LOG("%s", line);
+	EXPECT_LE(cycles, pauses) TH_LOG("%s", line);
+	ASSERT_TRUE(parse_dur(clast, &lo, &hi)) TH_LOG("%s", line);
+	ASSERT_TRUE(parse_dur(slast, &last_lo, &last_hi)) TH_LOG("%s", line);
+	ASSERT_TRUE(parse_dur(smax, &max_lo, &max_hi)) TH_LOG("%s", line);
+	ASSERT_TRUE(parse_dur(stotal, &tot_lo, &tot_hi)) TH_LOG("%s", line);
+	EXPECT_LE(last_lo, max_hi) TH_LOG("%s", line);
+	EXPECT_LE(max_lo, tot_hi) TH_LOG("%s", line);
+	EXPECT_LE(tot_lo, pauses * max_hi) TH_LOG("%s", line);
 }
 
 TEST(not_root)
