@@ -10,6 +10,9 @@
 #                             TSan build
 #   make B=build/arm64 CROSS=aarch64-linux-gnu-
 #                             static AArch64 build, run under qemu-aarch64-static
+#   make B=build/noprobes PROBES=0 bench-bin
+#                             no USDT probes: the baseline their cost is
+#                             measured against (Documentation/probes.md)
 #
 # Targets: all (library, gort.pc, tests, bench, examples), check (every
 # suite in every variant, ending with "N passed, N failed, N skipped"), run
@@ -26,6 +29,7 @@
 B       ?= build
 CROSS   ?=
 SAN     ?=
+PROBES  ?= 1
 PREFIX  ?= /usr/local
 
 CC      := $(CROSS)gcc
@@ -52,6 +56,11 @@ else ifeq ($(SAN),tsan)
 SANFLAGS    := -fsanitize=thread
 endif
 LIB_CFLAGS  += $(SANFLAGS)
+ifeq ($(PROBES),0)
+LIB_CFLAGS  += -DGORT_NO_PROBES
+else ifneq ($(PROBES),1)
+$(error PROBES must be 0 or 1, not $(PROBES))
+endif
 TEST_LDFLAGS += $(SANFLAGS)
 ifeq ($(ARCH),arm64)
 ifneq ($(CROSS),)

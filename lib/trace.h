@@ -65,6 +65,20 @@
 #include "trace_probes.h"
 #include "uapi/gort_trace.h"
 
+/*
+ * make PROBES=0: no probe notes and no semaphore tests, only the sink flag
+ * word.  Not a configuration to ship (the tools find nothing to attach
+ * to); it is the baseline that the cost of the probes is measured against.
+ */
+#ifdef GORT_NO_PROBES
+#undef STAP_PROBE3
+#undef STAP_PROBE4
+#undef STAP_PROBE5
+#define STAP_PROBE3(provider, name, a1, a2, a3) ((void)0)
+#define STAP_PROBE4(provider, name, a1, a2, a3, a4) ((void)0)
+#define STAP_PROBE5(provider, name, a1, a2, a3, a4, a5) ((void)0)
+#endif
+
 /* ---- sinks ---- */
 
 enum gort_trace_sink {
@@ -148,9 +162,16 @@ GORT_TRACE_PROBES(GORT_TRACE_SEMA_DECL)
 #undef GORT_TRACE_SEMA_DECL
 
 /* A tracer is attached to probe `name`, or a sink is on. */
+#ifdef GORT_NO_PROBES
+#define GORT_TRACE_ENABLED(name) gort_trace_on()
+#define GORT_TRACE_PROBE_ATTACHED(name) false
+#else
 #define GORT_TRACE_ENABLED(name)					\
 	unlikely((READ_ONCE(gort_##name##_semaphore) |			\
 		  READ_ONCE(gort_trace_flags)) != 0)
+#define GORT_TRACE_PROBE_ATTACHED(name)					\
+	unlikely(READ_ONCE(gort_##name##_semaphore) != 0)
+#endif
 
 #define GORT_TRACE_COLD __attribute__((cold, noinline)) GORT_INTERNAL
 
@@ -220,7 +241,7 @@ GORT_TRACE_INLINE void
 gort_trace_proc_runq(const struct gort_m *m, const struct gort_p *p,
 		     const struct gort_g *gp)
 {
-	if (unlikely(READ_ONCE(gort_proc_runq_semaphore)))
+	if (GORT_TRACE_PROBE_ATTACHED(proc_runq))
 		gort_trace_proc_runq_slow(m, p, gp);
 }
 
