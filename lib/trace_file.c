@@ -311,12 +311,21 @@ static void *writer_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	for (;;) {
+		bool quit;
+
 		while (!atomic_exchange(&writer_kick, 0))
 			gort_futex_wait(&writer_kick, 0, -1);
+		/*
+		 * Read before the drain: stop asks only once no sink can
+		 * queue any more, so this drain takes the last buffers.  Read
+		 * after it, a buffer queued during the drain would be left
+		 * behind, and written into the next trace's file.
+		 */
+		quit = atomic_load(&writer_quit);
 		drain();
 		if (flight_max && atomic_exchange(&dump_req, 0))
 			flight_signal_dump();
-		if (atomic_load(&writer_quit))
+		if (quit)
 			return NULL;
 	}
 }
@@ -361,8 +370,11 @@ static void file_sink(const struct gort_trace_event *ev)
 	}
 	atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&on, memory_order_relaxed))
+	if (!atomic_load_explicit(&on, memory_order_acquire))
 		goto out_idle;		/* stopping: record nothing */
+	/* timed before the start, delayed past it: not part of the trace */
+	if (unlikely(ev->ts_ns < trace_start_ns))
+		goto out_idle;
 	b = s->buf;
 	if (!b) {
 		b = malloc(sizeof(*b));

@@ -20,7 +20,11 @@
  *    would deadlock here);
  *  - deadlock_still_detected: the trace writer thread is not taken for a
  *    foreign thread that could still wake a goroutine, so a deadlock under
- *    GORT_TRACE is still reported (exit 2) instead of hanging.
+ *    GORT_TRACE is still reported (exit 2) instead of hanging;
+ *  - stop_under_load: 30 starts and stops while goroutines on every P
+ *    emit without pause: each file is whole, and holds no record from
+ *    before its start or after its stop (an append that missed the stop
+ *    would land in a freed buffer, or in the next trace).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -434,6 +438,74 @@ TEST(deadlock_still_detected)
 	EXPECT_NE(NULL, strstr(c.err, "all goroutines are asleep - deadlock!"))
 		TH_LOG("stderr: %s", c.err);
 	gt_child_free(&c);
+}
+
+/* ---- stop_under_load ---- */
+
+#define LOAD_G 3
+#define LOAD_ROUNDS 30
+
+static _Atomic bool load_quit;
+static struct gort_waitgroup load_wg;
+static int load_fds[LOAD_ROUNDS];
+static int64_t load_start[LOAD_ROUNDS], load_stop[LOAD_ROUNDS];
+
+static void load_fn(void *arg)
+{
+	while (!atomic_load_explicit(&load_quit, memory_order_relaxed))
+		gort_yield();
+	gort_wg_done(&load_wg);
+}
+
+static int load_main(void *arg)
+{
+	int i;
+
+	gort_wg_add(&load_wg, LOAD_G);
+	for (i = 0; i < LOAD_G; i++)
+		GT_CHECK(gort_go(load_fn, NULL) == 0);
+	for (i = 0; i < LOAD_ROUNDS; i++) {
+		load_start[i] = gort_nanotime();
+		GT_CHECK(gort_trace_start(load_fds[i]) == 0);
+		gort_sleep(1000000);
+		GT_CHECK(gort_trace_stop() == 0);
+		load_stop[i] = gort_nanotime();
+		gort_sleep(200000);
+	}
+	atomic_store(&load_quit, true);
+	gort_wg_wait(&load_wg);
+	return 0;
+}
+
+TEST(stop_under_load)
+{
+	struct trace t;
+	size_t j;
+	int i;
+
+	for (i = 0; i < LOAD_ROUNDS; i++) {
+		load_fds[i] = tmp_fd();
+		ASSERT_LE(0, load_fds[i]);
+	}
+	ASSERT_EQ(0, run_main(PROCS, load_main, NULL));
+	ASSERT_EQ(0, gt_failures());
+	EXPECT_EQ(0u, gort_trace_dropped());
+	for (i = 0; i < LOAD_ROUNDS; i++) {
+		ASSERT_EQ(0, trace_read(load_fds[i], &t));
+		ASSERT_SANE(&t);
+		EXPECT_LT(0u, t.n) TH_LOG("trace %d is empty", i);
+		for (j = 0; j < t.n; j++)
+			if (t.ev[j].ts_ns < (uint64_t)load_start[i] ||
+			    t.ev[j].ts_ns > (uint64_t)load_stop[i])
+				break;
+		EXPECT_EQ(t.n, j)
+			TH_LOG("trace %d: record %zu at %llu, outside [%lld, %lld]",
+			       i, j, (unsigned long long)t.ev[j].ts_ns,
+			       (long long)load_start[i],
+			       (long long)load_stop[i]);
+		free(t.ev);
+		close(load_fds[i]);
+	}
 }
 
 TEST_HARNESS_MAIN
