@@ -277,6 +277,10 @@ struct gort_m {
 	uintptr_t gc_sp;		/* interrupted stack pointer */
 	_Atomic bool gc_suspend_req;	/* the signal is meant for this M */
 	_Atomic bool gc_suspended;	/* registers saved, waiting */
+	_Atomic uint32_t gc_ack_gen;	/* the suspend generation its handler
+					 * last answered (roots.c) */
+	bool gc_signalled;		/* sent this stop's signal (the
+					 * stopping thread's own field) */
 #ifdef __SANITIZE_ADDRESS__
 	void *asan_g0_fake;		/* ASan fiber bookkeeping for g0 */
 #endif

@@ -38,6 +38,11 @@
  * running goroutines' stacks without stopping them (a pointer moved from
  * a register to an already-scanned stack slot would be missed: registers
  * are not covered by the page barrier).
+ *
+ * Every answer names its request: the handler stores the generation it
+ * answered in its own M (gc_ack_gen), and the suspender waits for that,
+ * M by M.  A global count of answers would count a late one (from a
+ * request given up on, see gc_scan_running) as an answer to the next.
  */
 #include <errno.h>
 #include <link.h>
@@ -395,7 +400,24 @@ static void set_req(struct gort_m *m, bool on)
 {
 	atomic_store_explicit(&m->gc_suspend_req, on, memory_order_relaxed);
 }
-static _Atomic int32_t suspend_acks;	/* handlers that saved registers */
+
+/* m's handler answered the request of generation gen. */
+static bool answered(struct gort_m *m, uint32_t gen)
+{
+	return atomic_load_explicit(&m->gc_ack_gen, memory_order_acquire) ==
+	       gen;
+}
+
+/*
+ * How long gc_scan_running waits for a running M to answer before it
+ * leaves that M to mark termination.  A handler runs within microseconds
+ * of the signal unless its thread is off-CPU or the signal is held back:
+ * TSan delivers an asynchronous signal only when the thread next enters
+ * one of its interceptors, and a thread waiting on a raw futex (an M
+ * stopping the world for gort_gomaxprocs, waiting for this very P) may
+ * not enter one until the scan gives up.
+ */
+#define SCAN_ANSWER_NS 2000000
 /* Suspending one M while the world runs: a handler that finds its M in
  * the runtime (where it may hold the mark work lists' lock) declines. */
 static _Atomic bool suspend_single;
@@ -415,7 +437,8 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 	if (atomic_load(&suspend_single) &&
 	    atomic_load_explicit(&m->in_runtime, memory_order_relaxed)) {
 		set_req(m, false);
-		atomic_fetch_add(&suspend_acks, 1);
+		atomic_store_explicit(&m->gc_ack_gen, gen,
+				      memory_order_release);
 		return;
 	}
 #if defined(__x86_64__)
@@ -429,7 +452,7 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 #endif
 	set_req(m, false);
 	atomic_store_explicit(&m->gc_suspended, true, memory_order_release);
-	atomic_fetch_add(&suspend_acks, 1);
+	atomic_store_explicit(&m->gc_ack_gen, gen, memory_order_release);
 	while (atomic_load(&suspend_word) == gen)
 		gort_futex_wait(&suspend_word, gen, -1);
 	atomic_store_explicit(&m->gc_suspended, false, memory_order_relaxed);
@@ -452,13 +475,14 @@ int gc_roots_init(void)
 void gc_suspend_threads(void)
 {
 	struct gort_m *m;
-	int32_t want = 0;
+	uint32_t gen;
 	int64_t start;
+	bool all;
 
 	self_m = gort_getm();
-	atomic_store(&suspend_acks, 0);
-	atomic_fetch_add(&suspend_word, 1);
+	gen = atomic_fetch_add(&suspend_word, 1) + 1;
 	for (m = sched.allm; m; m = m->alllink) {
+		m->gc_signalled = false;
 		set_req(m, false);
 		atomic_store(&m->gc_suspended, false);
 		if (m == self_m || READ_ONCE(m->exited) || !READ_ONCE(m->curg))
@@ -468,20 +492,23 @@ void gc_suspend_threads(void)
 			set_req(m, false);
 			continue;
 		}
-		want++;
+		m->gc_signalled = true;
 	}
 	start = gort_nanotime_internal();
-	while (atomic_load(&suspend_acks) < want) {
-		gort_cpu_relax();
-		if (gort_nanotime_internal() - start > 10000000000LL) {
-			for (m = sched.allm; m; m = m->alllink)
-				if (atomic_load(&m->gc_suspend_req))
-					gort_fatal("runtime: thread %d (M%lld, goroutine %llu) did not stop for the garbage collector within 10 s",
-						   (int)m->tid, (long long)m->id,
-						   m->curg ? (unsigned long long)m->curg->goid : 0ULL);
-			gort_fatal("runtime: a thread did not stop for the garbage collector within 10 s");
+	do {
+		all = true;
+		for (m = sched.allm; m; m = m->alllink) {
+			if (!m->gc_signalled || answered(m, gen))
+				continue;
+			all = false;
+			if (gort_nanotime_internal() - start > 10000000000LL)
+				gort_fatal("runtime: thread %d (M%lld, goroutine %llu) did not stop for the garbage collector within 10 s",
+					   (int)m->tid, (long long)m->id,
+					   m->curg ? (unsigned long long)m->curg->goid : 0ULL);
+			gort_cpu_relax();
+			break;
 		}
-	}
+	} while (!all);
 }
 
 void gc_resume_threads(void)
@@ -544,6 +571,7 @@ void gc_scan_running(struct gc_work *w)
 	for (m = sched.allm; m; m = m->alllink) {
 		struct gort_g *gp = READ_ONCE(m->curg);
 		uintptr_t glo, sp;
+		uint32_t gen;
 		int64_t start;
 		int tries = 0;
 
@@ -556,20 +584,26 @@ void gc_scan_running(struct gc_work *w)
 			continue;
 again:
 		atomic_store(&suspend_single, true);
-		atomic_store(&suspend_acks, 0);
 		atomic_store(&m->gc_suspended, false);
-		atomic_fetch_add(&suspend_word, 1);
+		gen = atomic_fetch_add(&suspend_word, 1) + 1;
 		set_req(m, true);
 		if (pthread_kill(m->thread, GC_SIG_SUSPEND)) {
 			set_req(m, false);
 			goto resume;
 		}
 		start = gort_nanotime_internal();
-		while (atomic_load(&suspend_acks) < 1) {
+		while (!answered(m, gen)) {
 			gort_cpu_relax();
-			if (gort_nanotime_internal() - start > 10000000000LL)
-				gort_fatal("runtime: thread %d did not answer the garbage collector within 10 s",
-					   (int)m->tid);
+			if (gort_nanotime_internal() - start > SCAN_ANSWER_NS) {
+				/*
+				 * Left to termination.  Should the handler
+				 * run after all, it finds the request gone,
+				 * or answers a generation that has passed
+				 * and does not wait.
+				 */
+				set_req(m, false);
+				goto resume;
+			}
 		}
 		if (!atomic_load_explicit(&m->gc_suspended,
 					  memory_order_acquire)) {
