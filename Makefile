@@ -173,6 +173,9 @@ $(TRACE_TESTS): $(HDRS) $(LIBSO) $(wildcard selftests/trace/*.h) | $(SDT_DEP)
 $(B)/selftests/trace/tools: TEST_XCFLAGS += -DGORT_TOOLS='"$(abspath build/tools)"' \
 	$(if $(BPF_WHY),-DGORT_NO_BPF='"$(BPF_WHY)"')
 
+# The runtime lock's own test takes lib/sched/lock.c's internal contract.
+$(B)/selftests/sched/rtlock: TEST_XCFLAGS += -Ilib -Iarch/$(ARCH)
+
 # The gc suite drives the allocator through its internal contract
 # (lib/gc/gc.h) and regenerates the size-class table from the source tree.
 GC_TESTS := $(filter $(B)/selftests/gc/%,$(TEST_BINS))
