@@ -73,6 +73,29 @@ static int cmp_chan(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Sort by address.  A select has a handful of cases, and qsort's calls
+ * through a comparison pointer cost a two-case select more than its
+ * comparisons do, so small ones get an inline insertion sort.
+ */
+#define SORT_INLINE_MAX 16
+
+static void sort_chans(struct gort_chan **a, int n)
+{
+	if (n > SORT_INLINE_MAX) {
+		qsort(a, n, sizeof(*a), cmp_chan);
+		return;
+	}
+	for (int i = 1; i < n; i++) {
+		struct gort_chan *c = a[i];
+		int j = i;
+
+		for (; j > 0 && (uintptr_t)a[j - 1] > (uintptr_t)c; j--)
+			a[j] = a[j - 1];
+		a[j] = c;
+	}
+}
+
 /* Timer callback for a select timeout: claim the select, wake it. */
 static void select_timeout(void *arg, int64_t now)
 {
@@ -85,12 +108,21 @@ static void select_timeout(void *arg, int64_t now)
 	}
 }
 
+/*
+ * splitmix64 on a per-thread state, as Go's cheaprand is per M: a shared
+ * seed would cost every select an atomic add on one cache line for all
+ * threads.  Seeded from the state's own address (one per thread) and the
+ * clock; the stream only has to be uniform, not secret.
+ */
 static uint32_t select_rand(void)
 {
-	static _Atomic uint64_t seed = 0x9e3779b97f4a7c15ull;
-	uint64_t x = atomic_fetch_add_explicit(&seed, 0x9e3779b97f4a7c15ull,
-					       memory_order_relaxed);
+	static __thread uint64_t state;
+	uint64_t x;
 
+	if (unlikely(!state))
+		state = (((uintptr_t)&state * 0x9e3779b97f4a7c15ull) ^
+			 (uint64_t)gort_nanotime_internal()) | 1;
+	x = state += 0x9e3779b97f4a7c15ull;
 	x ^= x >> 30;
 	x *= 0xbf58476d1ce4e5b9ull;
 	x ^= x >> 27;
@@ -142,7 +174,7 @@ GORT_API int gort_select(struct gort_select_case *cases, int n,
 	/* Lock order: distinct channels by address. */
 	for (i = 0; i < npoll; i++)
 		lockorder[i] = cases[pollorder[i]].chan;
-	qsort(lockorder, npoll, sizeof(*lockorder), cmp_chan);
+	sort_chans(lockorder, npoll);
 	w.nlock = 0;
 	for (i = 0; i < npoll; i++)
 		if (!w.nlock || lockorder[i] != lockorder[w.nlock - 1])
