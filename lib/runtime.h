@@ -184,9 +184,15 @@ enum gort_pstatus {
 
 /* A P's timers: a binary min-heap by `when` (lib/time.c). */
 struct gort_timer_rt;
+/* A heap slot: the timer's when kept beside it, so sifting reads no timer */
+struct timer_when {
+	int64_t when;
+	struct gort_timer_rt *t;
+};
+
 struct timer_heap {
 	struct gort_lock lock;		/* guards a, n, cap */
-	struct gort_timer_rt **a;	/* the heap */
+	struct timer_when *a;		/* the 4-ary heap (lib/time.c) */
 	int n, cap;
 	_Atomic int64_t when0;		/* earliest when; 0: empty */
 };

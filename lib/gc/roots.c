@@ -216,7 +216,7 @@ static void scan_timers(struct gc_work *w)
 			continue;
 		gort_lock(&p->timers.lock);
 		for (j = 0; j < p->timers.n; j++)
-			gc_grey(w, (uintptr_t)p->timers.a[j]);
+			gc_grey(w, (uintptr_t)p->timers.a[j].t);
 		gort_unlock(&p->timers.lock);
 	}
 }
