@@ -1295,15 +1295,53 @@ TEST_F_TIMEOUT(slow, record, 60)
 	rm_tmpdir();
 }
 
+/* gort-top -p pid -i ms -n iters, its stdout on *out; its pid, or -1 */
+static pid_t top_start(pid_t pid, const char *ms, const char *iters,
+		       int *out)
+{
+	char pidarg[16];
+	int fds[2];
+	pid_t tp;
+
+	snprintf(pidarg, sizeof(pidarg), "%d", pid);
+	if (pipe(fds))
+		return -1;
+	tp = fork();
+	if (tp < 0)
+		return -1;
+	if (!tp) {
+		dup2(fds[1], 1);
+		execl(TOOL("gort-top"), "gort-top", "-p", pidarg, "-i", ms,
+		      "-n", iters, NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	*out = fds[0];
+	return tp;
+}
+
+/* Append what fd has until EOF to buf, which holds got bytes already. */
+static void read_rest(int fd, char *buf, size_t len, size_t got)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+}
+
 TEST_F_TIMEOUT(slow, top, 60)
 {
-	char why[256], dir[64], pidarg[16], cmd[256];
+	char why[256], dir[64], cmd[256];
 	const char *skip = bpf_skip_reason(why, sizeof(why));
-	int ctl, rep, out[2], status;
+	int ctl, rep, out, status;
 	static char buf[65536];
 	static const char *const maps[] = { "pstat", "gstat", "lat_hist",
 					    "blocks", "gc" };
-	size_t i, got = 0;
+	size_t i;
 	pid_t pid, tp;
 	FILE *f;
 
@@ -1314,18 +1352,9 @@ TEST_F_TIMEOUT(slow, top, 60)
 		SKIP(return, "no bpftool");
 	pid = bw_start(&ctl, &rep);
 	ASSERT_LT(0, pid);
-	snprintf(pidarg, sizeof(pidarg), "%d", pid);
 	snprintf(dir, sizeof(dir), "/sys/fs/bpf/gort/%d", pid);
-	ASSERT_EQ(0, pipe(out));
-	tp = fork();
+	tp = top_start(pid, "500", "4", &out);
 	ASSERT_LE(0, tp);
-	if (!tp) {
-		dup2(out[1], 1);
-		execl(TOOL("gort-top"), "gort-top", "-p", pidarg, "-i", "500",
-		      "-n", "4", NULL);
-		_exit(127);
-	}
-	close(out[1]);
 	/* the busy second runs while gort-top reports */
 	EXPECT_TRUE(bw_cmd(ctl, rep, 'b'));
 	for (i = 0; i < ARRAY_SIZE(maps); i++) {
@@ -1346,14 +1375,7 @@ TEST_F_TIMEOUT(slow, top, 60)
 					   dir, maps[i]);
 		pclose(f);
 	}
-	for (;;) {
-		ssize_t n = read(out[0], buf + got, sizeof(buf) - 1 - got);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
+	read_rest(out, buf, sizeof(buf), 0);
 	ASSERT_EQ(tp, waitpid(tp, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("%s", buf);
 	EXPECT_NE(NULL, strstr(buf, "report 4"));
@@ -1394,15 +1416,13 @@ static bool parse_dur(const char *s, uint64_t *lo, uint64_t *hi)
 
 TEST_F_TIMEOUT(slow, top_gc, 60)
 {
-	char why[256], pidarg[16], state[16], clast[32], slast[32], smax[32];
-	char stotal[32];
+	char why[256], state[16], clast[32], slast[32], smax[32], stotal[32];
 	const char *skip = bpf_skip_reason(why, sizeof(why));
 	unsigned long long cycles, pauses;
 	uint64_t last_lo, last_hi, max_lo, max_hi, tot_lo, tot_hi, lo, hi;
-	int ctl, rep, out[2], status;
+	int ctl, rep, out, status;
 	static char buf[65536];
 	char *line, *next;
-	size_t got;
 	pid_t pid, tp;
 
 	if (skip)
@@ -1410,29 +1430,13 @@ TEST_F_TIMEOUT(slow, top_gc, 60)
 	NEED_TOOL("gort-top");
 	pid = bw_start(&ctl, &rep);
 	ASSERT_LT(0, pid);
-	snprintf(pidarg, sizeof(pidarg), "%d", pid);
-	ASSERT_EQ(0, pipe(out));
-	tp = fork();
+	tp = top_start(pid, "300", "3", &out);
 	ASSERT_LE(0, tp);
-	if (!tp) {
-		dup2(out[1], 1);
-		execl(TOOL("gort-top"), "gort-top", "-p", pidarg, "-i", "300",
-		      "-n", "3", NULL);
-		_exit(127);
-	}
-	close(out[1]);
 	/* a report means the probes are attached: collect after it */
-	EXPECT_TRUE(wait_for(out[0], "report 1", buf, sizeof(buf), 20000))
+	EXPECT_TRUE(wait_for(out, "report 1", buf, sizeof(buf), 20000))
 		TH_LOG("%s", buf);
 	EXPECT_TRUE(bw_cmd(ctl, rep, 'c'));
-	for (got = strlen(buf);;) {
-		ssize_t n = read(out[0], buf + got, sizeof(buf) - 1 - got);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
+	read_rest(out, buf, sizeof(buf), strlen(buf));
 	ASSERT_EQ(tp, waitpid(tp, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("%s", buf);
 	bw_cmd(ctl, rep, 'q');
