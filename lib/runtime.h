@@ -59,13 +59,9 @@
 
 /* ---- low-level locks (lib/sched/lock.c) ---- */
 
-/*
- * Futex mutex: state 0 unlocked, 1 locked, 2 locked with waiters;
- * sleepers counts threads in the slow path (lib/sched/lock.c).
- */
+/* Futex mutex: 0 unlocked, 1 locked, 2 locked with waiters. */
 struct gort_lock {
 	_Atomic uint32_t state;
-	_Atomic uint32_t sleepers;
 };
 void gort_lock(struct gort_lock *l) GORT_INTERNAL;
 void gort_unlock(struct gort_lock *l) GORT_INTERNAL;

@@ -12,22 +12,30 @@
  *
  * Unlocking with no atomic read-modify-write: an unlock that finds no
  * sleeper counted is a release store of 0 followed by a second read of
- * the count.  A thread about to sleep counts itself, and when it is the
- * first (the count was 0) it runs membarrier(2) (PRIVATE_EXPEDITED),
- * which puts a full fence into every thread of the process that is
- * running.  Either the unlocker's second read comes after that fence and
- * sees the sleeper, or its store of 0 was visible before the sleeper's
- * exchange, which then takes the lock instead of sleeping: no wake-up is
- * lost (Dekker's pair, with the expensive half on the slow path).  While
- * the count stays above 0 every unlock is the classic exchange, which
- * wakes the later sleepers as it always did.  An exchange costs a channel
- * hand-off about a tenth of its time on these machines (four unlocks per
- * ping-pong round trip); the fence costs a contended spell one system
- * call and an interrupt of each other running thread.  Where membarrier is
- * missing (before Linux 4.14, or filtered by seccomp) the unlock is the
- * classic exchange.  The choice is made once, in a constructor, before
- * any thread can hold a lock: an unlocker of one kind and a sleeper of
- * the other would lose wake-ups.  Registration is inherited by fork.
+ * the count.  A thread about to sleep counts itself and then runs
+ * membarrier(2) (PRIVATE_EXPEDITED), which puts a full fence into every
+ * thread of the process that is running.  Either the unlocker's second
+ * read comes after that fence and sees the sleeper, or its store of 0
+ * was visible before the sleeper's exchange, which then takes the lock
+ * instead of sleeping: no wake-up is lost (Dekker's pair, with the
+ * expensive half on the slow path).  An unlock that finds a sleeper
+ * counted is the classic exchange.
+ *
+ * The counts are not in the lock: after its store of 0 the unlocker may
+ * no longer touch the lock's memory, which the next owner may free (a
+ * timer on a goroutine's stack, a collected channel).  They live in a
+ * static table indexed by a hash of the lock's address, so a sleeper on
+ * one lock can send the unlock of another down the exchange path, or
+ * make it wake an address nobody waits on: slower, never wrong.
+ *
+ * An exchange costs a channel hand-off about a tenth of its time on
+ * these machines (four unlocks per ping-pong round trip); the fence costs
+ * each sleeper one system call and an interrupt of every other running
+ * thread, on top of its futex wait.  Where membarrier is missing (before
+ * Linux 4.14, or filtered by seccomp) the unlock is the classic exchange.
+ * The choice is made once, in a constructor, before any thread can hold
+ * a lock: an unlocker of one kind and a sleeper of the other would lose
+ * wake-ups.  Registration is inherited by fork.
  *
  * Rejected: pthread_mutex_t (fine, but its size and its robust/PI variants
  * are not needed, and it cannot be used from a signal-free STW path without
@@ -68,6 +76,19 @@ void gort_futex_wake(_Atomic uint32_t *addr, int n)
 /* Unlock by store: membarrier is registered (see the top). */
 static bool unlock_by_store;
 
+/* Threads in gort_lock's slow path, by hash of the lock's address. */
+#define SLEEPER_BUCKETS 64
+static struct {
+	_Atomic uint32_t n;
+} __attribute__((aligned(64))) sleepers[SLEEPER_BUCKETS];
+
+static _Atomic uint32_t *sleepers_of(const struct gort_lock *l)
+{
+	uint64_t h = (uint64_t)(uintptr_t)l * 0x9e3779b97f4a7c15ull;
+
+	return &sleepers[h >> 58].n;
+}
+
 __attribute__((constructor)) static void lock_init(void)
 {
 	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
@@ -86,6 +107,7 @@ __attribute__((constructor)) static void lock_init(void)
  */
 void gort_lock(struct gort_lock *l)
 {
+	_Atomic uint32_t *n;
 	uint32_t c = 0;
 	int spin, i;
 
@@ -107,9 +129,10 @@ void gort_lock(struct gort_lock *l)
 			sched_yield();
 		}
 	}
-	/* the first sleeper of a contended spell fences (see the top) */
-	if (!atomic_fetch_add_explicit(&l->sleepers, 1, memory_order_seq_cst) &&
-	    unlock_by_store &&
+	/* count ourselves, then fence for the unlockers (see the top) */
+	n = sleepers_of(l);
+	atomic_fetch_add_explicit(n, 1, memory_order_seq_cst);
+	if (unlock_by_store &&
 	    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
 		gort_fatal("runtime: membarrier: %s", strerror(errno));
 	c = atomic_exchange_explicit(&l->state, 2, memory_order_acquire);
@@ -117,17 +140,18 @@ void gort_lock(struct gort_lock *l)
 		gort_futex_wait(&l->state, 2, -1);
 		c = atomic_exchange_explicit(&l->state, 2, memory_order_acquire);
 	}
-	atomic_fetch_sub_explicit(&l->sleepers, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(n, 1, memory_order_relaxed);
 }
 
 void gort_unlock(struct gort_lock *l)
 {
+	_Atomic uint32_t *n = sleepers_of(l);
+
 	if (likely(unlock_by_store) &&
-	    !atomic_load_explicit(&l->sleepers, memory_order_relaxed)) {
+	    !atomic_load_explicit(n, memory_order_relaxed)) {
 		atomic_store_explicit(&l->state, 0, memory_order_release);
-		/* a sleeper that came meanwhile (see the top) */
-		if (unlikely(atomic_load_explicit(&l->sleepers,
-						  memory_order_relaxed)))
+		/* a sleeper that came meanwhile; l itself may be gone now */
+		if (unlikely(atomic_load_explicit(n, memory_order_relaxed)))
 			gort_futex_wake(&l->state, 1);
 		return;
 	}
