@@ -1220,28 +1220,48 @@ static bool bw_cmd(int ctl, int rep, char cmd)
 	return write(ctl, &cmd, 1) == 1 && read(rep, &d, 1) == 1;
 }
 
-/* Read fd until `want` appears or timeout_ms pass. */
-static bool wait_for(int fd, const char *want, char *buf, size_t len,
-		     int timeout_ms)
+/* Occurrences of want in s. */
+static int count_of(const char *s, const char *want)
+{
+	int n = 0;
+
+	for (; (s = strstr(s, want)); s++)
+		n++;
+	return n;
+}
+
+/*
+ * Read fd into buf (from empty) until want appears n times, or timeout_ms
+ * pass, or the pipe ends.
+ */
+static bool wait_for_n(int fd, const char *want, int n, char *buf,
+		       size_t len, int timeout_ms)
 {
 	size_t got = 0;
 
 	buf[0] = '\0';
-	while (timeout_ms > 0 && !strstr(buf, want)) {
+	while (timeout_ms > 0 && count_of(buf, want) < n) {
 		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
+		ssize_t r;
 
 		if (poll(&p, 1, 100) <= 0) {
 			timeout_ms -= 100;
 			continue;
 		}
-		n = read(fd, buf + got, len - 1 - got);
-		if (n <= 0)
+		r = read(fd, buf + got, len - 1 - got);
+		if (r <= 0)
 			break;
-		got += (size_t)n;
+		got += (size_t)r;
 		buf[got] = '\0';
 	}
-	return strstr(buf, want);
+	return count_of(buf, want) >= n;
+}
+
+/* Read fd until `want` appears or timeout_ms pass. */
+static bool wait_for(int fd, const char *want, char *buf, size_t len,
+		     int timeout_ms)
+{
+	return wait_for_n(fd, want, 1, buf, len, timeout_ms);
 }
 
 TEST_F_TIMEOUT(slow, record, 60)
@@ -1336,34 +1356,6 @@ static void read_rest(int fd, char *buf, size_t len, size_t got)
 		got += (size_t)n;
 	}
 	buf[got] = '\0';
-}
-
-/* Read fd into buf (from empty) until it holds n report headers. */
-static bool read_reports(int fd, char *buf, size_t len, int n,
-			 int timeout_ms)
-{
-	size_t got = 0;
-	int seen = 0;
-
-	buf[0] = '\0';
-	while (timeout_ms > 0 && seen < n) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		const char *h;
-		ssize_t r;
-
-		if (poll(&p, 1, 100) <= 0) {
-			timeout_ms -= 100;
-			continue;
-		}
-		r = read(fd, buf + got, len - 1 - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		buf[got] = '\0';
-		for (seen = 0, h = buf; (h = strstr(h, "gort-top: pid")); h++)
-			seen++;
-	}
-	return seen >= n;
 }
 
 TEST_F_TIMEOUT(slow, top, 60)
@@ -1476,7 +1468,8 @@ TEST_F_TIMEOUT(slow, top_gc, 60)
 	 * have been read before the last collection ended.
 	 */
 	wait_for(out, "(nothing)", buf, sizeof(buf), 100);
-	EXPECT_TRUE(read_reports(out, buf, sizeof(buf), 3, 20000))
+	EXPECT_TRUE(wait_for_n(out, "gort-top: pid", 3, buf, sizeof(buf),
+			       20000))
 		TH_LOG("%s", buf);
 	kill(tp, SIGINT);
 	ASSERT_EQ(tp, waitpid(tp, &status, 0));
