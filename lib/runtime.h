@@ -78,6 +78,14 @@ void gort_note_wake(struct gort_note *n) GORT_INTERNAL;
 int gort_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t ns)
 	GORT_INTERNAL;
 void gort_futex_wake(_Atomic uint32_t *addr, int n) GORT_INTERNAL;
+/*
+ * membarrier(2) PRIVATE_EXPEDITED, registered once by a constructor
+ * (lib/sched/lock.c), before any thread exists: gort_membarrier_ok says
+ * whether it was, and only then may gort_membarrier() be called, which
+ * runs a full fence in every thread of the process that is running.
+ */
+extern bool gort_membarrier_ok GORT_INTERNAL;
+void gort_membarrier(void) GORT_INTERNAL;
 
 /* ---- goroutines ---- */
 

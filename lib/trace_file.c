@@ -42,8 +42,9 @@
  * PRIVATE_EXPEDITED run a full fence on every thread of the process that
  * is running (one that is not passes a fence when it is next scheduled).
  * An mfence costs as much as the rest of an event's append; stop is
- * rare.  Without membarrier (before Linux 4.14, qemu-user, seccomp) both
- * sides fence; so does a TSan build, which does not know the syscall.
+ * rare.  The registration is the runtime lock's (gort_membarrier_ok).
+ * Without membarrier (before Linux 4.14, or seccomp) both sides fence; so
+ * does a TSan build, which does not know the syscall.
  *
  * The writer is woken for every KICK_BATCH buffers queued, and otherwise
  * looks every WRITER_PERIOD_NS: a wake-up per buffer (a futex wake that
@@ -76,7 +77,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/membarrier.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -114,8 +114,12 @@ struct tslot {
 static struct gort_lock trace_lock;	/* start and stop, one at a time */
 static bool tracing;			/* a trace is being written */
 static _Atomic uint32_t on;		/* the sink takes records */
-/* stop fences for the sink (membarrier), set once at the first start */
-static _Atomic bool stop_fences;
+/* stop fences for the sink (membarrier; see the top) */
+#ifdef __SANITIZE_THREAD__
+#define stop_fences false
+#else
+#define stop_fences gort_membarrier_ok
+#endif
 static int trace_fd = -1;
 static struct tslot *_Atomic slots;	/* every thread's slot */
 static struct tbuf *_Atomic full;	/* full buffers, newest first */
@@ -392,7 +396,7 @@ static void file_sink(const struct gort_trace_event *ev)
 		my_slot = s;
 	}
 	atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-	if (atomic_load_explicit(&stop_fences, memory_order_relaxed))
+	if (stop_fences)
 		atomic_signal_fence(memory_order_seq_cst);
 	else
 		atomic_thread_fence(memory_order_seq_cst);
@@ -443,34 +447,11 @@ static void on_usr2(int sig)
 	errno = saved;
 }
 
-/*
- * Can stop fence for every thread (see the top)?  Asked once: a sink that
- * read the flag as false fences itself, whatever stop does.
- */
-static void stop_fences_init(void)
-{
-#ifndef __SANITIZE_THREAD__
-	static bool asked;
-	long cmds;
-
-	if (asked)
-		return;
-	asked = true;
-	cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-	    !syscall(SYS_membarrier,
-		     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0))
-		atomic_store(&stop_fences, true);
-#endif
-}
-
 /* stop's half of the Dekker pair: `on` was cleared just before */
 static void stop_fence(void)
 {
-	if (atomic_load(&stop_fences)) {
-		if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
-			    0, 0))
-			gort_fatal("runtime: membarrier: %s", strerror(errno));
+	if (stop_fences) {
+		gort_membarrier();
 		return;
 	}
 	/* TSan does not model fences (-Wtsan); the fence still runs */
@@ -529,7 +510,6 @@ static int trace_begin(int fd, const char *path, size_t flight)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGUSR2, &sa, &old_usr2);
 	}
-	stop_fences_init();
 	tracing = true;
 	atomic_store(&on, 1);
 	gort_trace_sink_set(GORT_TRACE_SINK_FILE, file_sink);

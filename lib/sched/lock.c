@@ -73,8 +73,8 @@ void gort_futex_wake(_Atomic uint32_t *addr, int n)
 	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-/* Unlock by store: membarrier is registered (see the top). */
-static bool unlock_by_store;
+/* Registered: unlock by store (see the top). */
+bool gort_membarrier_ok;
 
 /* Threads in gort_lock's slow path, by hash of the lock's address. */
 #define SLEEPER_BUCKETS 64
@@ -89,14 +89,20 @@ static _Atomic uint32_t *sleepers_of(const struct gort_lock *l)
 	return &sleepers[h >> 58].n;
 }
 
-__attribute__((constructor)) static void lock_init(void)
+__attribute__((constructor)) static void membarrier_init(void)
 {
 	long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
 
 	if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
 	    !syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
 		     0, 0))
-		unlock_by_store = true;
+		gort_membarrier_ok = true;
+}
+
+void gort_membarrier(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		gort_fatal("runtime: membarrier: %s", strerror(errno));
 }
 
 /*
@@ -132,9 +138,8 @@ void gort_lock(struct gort_lock *l)
 	/* count ourselves, then fence for the unlockers (see the top) */
 	n = sleepers_of(l);
 	atomic_fetch_add_explicit(n, 1, memory_order_seq_cst);
-	if (unlock_by_store &&
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
-		gort_fatal("runtime: membarrier: %s", strerror(errno));
+	if (gort_membarrier_ok)
+		gort_membarrier();
 	c = atomic_exchange_explicit(&l->state, 2, memory_order_acquire);
 	while (c != 0) {
 		gort_futex_wait(&l->state, 2, -1);
@@ -147,7 +152,7 @@ void gort_unlock(struct gort_lock *l)
 {
 	_Atomic uint32_t *n = sleepers_of(l);
 
-	if (likely(unlock_by_store) &&
+	if (likely(gort_membarrier_ok) &&
 	    !atomic_load_explicit(n, memory_order_relaxed)) {
 		atomic_store_explicit(&l->state, 0, memory_order_release);
 		/* a sleeper that came meanwhile; l itself may be gone now */
