@@ -477,7 +477,6 @@ void gc_suspend_threads(void)
 	struct gort_m *m;
 	uint32_t gen;
 	int64_t start;
-	bool all;
 
 	self_m = gort_getm();
 	gen = atomic_fetch_add(&suspend_word, 1) + 1;
@@ -495,20 +494,14 @@ void gc_suspend_threads(void)
 		m->gc_signalled = true;
 	}
 	start = gort_nanotime_internal();
-	do {
-		all = true;
-		for (m = sched.allm; m; m = m->alllink) {
-			if (!m->gc_signalled || answered(m, gen))
-				continue;
-			all = false;
+	for (m = sched.allm; m; m = m->alllink)
+		while (m->gc_signalled && !answered(m, gen)) {
 			if (gort_nanotime_internal() - start > 10000000000LL)
 				gort_fatal("runtime: thread %d (M%lld, goroutine %llu) did not stop for the garbage collector within 10 s",
 					   (int)m->tid, (long long)m->id,
 					   m->curg ? (unsigned long long)m->curg->goid : 0ULL);
 			gort_cpu_relax();
-			break;
 		}
-	} while (!all);
 }
 
 void gc_resume_threads(void)
