@@ -325,6 +325,16 @@ static void flight_signal_dump(void)
 	cut_ns = 0;
 }
 
+/* Until kicked, or a period passed with full buffers queued. */
+static void writer_wait(void)
+{
+	while (!atomic_exchange(&writer_kick, 0))
+		if (gort_futex_wait(&writer_kick, 0, WRITER_PERIOD_NS) ==
+			    -ETIMEDOUT &&
+		    atomic_load(&full))
+			return;
+}
+
 static void *writer_main(void *arg)
 {
 	sigset_t all;
@@ -334,11 +344,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		bool quit;
 
-		while (!atomic_exchange(&writer_kick, 0) &&
-		       !(gort_futex_wait(&writer_kick, 0, WRITER_PERIOD_NS) ==
-				 -ETIMEDOUT &&
-			 atomic_load(&full)))
-			;
+		writer_wait();
 		/*
 		 * Read before the drain: stop asks only once no sink can
 		 * queue any more, so this drain takes the last buffers.  Read
