@@ -186,7 +186,7 @@ enum gort_pstatus {
 
 #define GORT_STACK_CACHE 16
 
-/* A P's timers: a binary min-heap by `when` (lib/time.c). */
+/* A P's timers: a 4-ary min-heap by `when` (lib/time.c). */
 struct gort_timer_rt;
 /* A heap slot: the timer's when kept beside it, so sifting reads no timer */
 struct timer_when {

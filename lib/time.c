@@ -12,11 +12,13 @@
  * (Go 1.23's timerWhen) and a node's four children share a cache line,
  * so a sift reads only the heap array: at 100,000 sleeping goroutines a
  * binary heap of bare pointers missed the cache on every timer it
- * compared (about a sixth of the timers workload's time in heap_del).  Expired timers run when an M of that P switches
- * goroutines or looks for work, when a spinning M steals (it runs the due
- * timers of other Ps), and, when every M is idle, when sysmon starts an M
- * for a timer that is due: sysmon never sleeps past the earliest timer.
- * So the timers of an idle P are never lost.
+ * compared (about a sixth of the timers workload's time in heap_del).
+ *
+ * Expired timers run when an M of that P switches goroutines or looks for
+ * work, when a spinning M steals (it runs the due timers of other Ps),
+ * and, when every M is idle, when sysmon starts an M for a timer that is
+ * due: sysmon never sleeps past the earliest timer.  So the timers of an
+ * idle P are never lost.
  *
  * A goroutine that sleeps or waits in a select with a timeout arms its
  * timer only from the park's unlock callback, once it is off-CPU: a timer
