@@ -369,6 +369,8 @@ static int heap_grow(uintptr_t npages)
 	uintptr_t used = atomic_load(&gc_heap.used), need, len;
 	struct gc_span *r;
 
+	if (used == gc_heap.base)
+		npages++;	/* the page never handed out, below */
 	if (npages > (gc_heap.end - used) >> GC_PAGE_SHIFT)
 		return -ENOMEM;
 	need = npages << GC_PAGE_SHIFT;
@@ -383,6 +385,17 @@ static int heap_grow(uintptr_t npages)
 	r->unusedsince = gc_nanotime();
 	atomic_fetch_add(&gc_heap.heap_sys, len);
 	gc_heap_mark_released(page_of(used), r->npages);
+	if (used == gc_heap.base) {
+		/*
+		 * The first page is never handed out.  gc_heap.base sits in
+		 * the runtime's data, which is scanned as every global is,
+		 * so an object there would live as long as the process:
+		 * the first tree a program builds, say, however large.  The
+		 * page stays mapped and untouched (counted as released).
+		 */
+		r->base += GC_PAGE_SIZE;
+		r->npages--;
+	}
 	atomic_store_explicit(&gc_heap.used, used + len, memory_order_release);
 	gc_barrier_heap_grew(used, len);
 	gc_heap_put_free(r);
