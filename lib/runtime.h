@@ -577,7 +577,7 @@ bool gort_stack_in_guard(const struct gort_g *gp, uintptr_t addr)
 /* lib/sched/sysmon.c */
 int gort_sysmon_start(void) GORT_INTERNAL;
 void gort_sysmon_stop(void) GORT_INTERNAL;
-bool gort_retake_running(struct gort_p *p) GORT_INTERNAL;
+bool gort_retake_running(struct gort_p *p, bool stopping) GORT_INTERNAL;
 int gort_barrier_init(void) GORT_INTERNAL;
 void gort_schedtrace(bool detail) GORT_INTERNAL;
 

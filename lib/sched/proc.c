@@ -1965,7 +1965,7 @@ void gort_stop_the_world(enum gort_trace_stw_reason reason)
 				atomic_fetch_sub(&sched.stopwait, 1);
 			} else if (p != m->p &&
 				   gort_p_state(p) == P_RUNNING) {
-				gort_retake_running(p);
+				gort_retake_running(p, true);
 			}
 		}
 		if (atomic_load(&sched.stopwait) <= 0)

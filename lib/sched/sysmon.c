@@ -95,10 +95,14 @@ static void process_barrier(struct gort_m *m)
 
 /*
  * Take p from an M that runs goroutine code without entering the runtime.
- * Returns true when p was taken (and handed off), false when its M was in
- * the runtime (it will give p up by itself if it must).
+ * Returns true when p was taken, false when its M was in the runtime (it
+ * will give p up by itself if it must).  A taken p is handed off, or, for
+ * a stop-the-world (stopping), stopped where it is: handing it off would
+ * start an M only to have it stop the P, and that M waits for a CPU that
+ * the goroutine still running without its P may hold for a whole time
+ * slice (a 2 ms collector pause on two CPUs, measured).
  */
-bool gort_retake_running(struct gort_p *p)
+bool gort_retake_running(struct gort_p *p, bool stopping)
 {
 	uint32_t old;
 	struct gort_m *m;
@@ -119,6 +123,12 @@ bool gort_retake_running(struct gort_p *p)
 	/* the RETAKE word is ours: no owner writes it meanwhile */
 	gort_trace_proc_stop(m, p);
 	atomic_store(&p->m, NULL);
+	if (stopping) {
+		/* its run queue stays on it: the restart finds it */
+		atomic_store(&p->status, PWORD(old, P_STOP));
+		atomic_fetch_sub(&sched.stopwait, 1);
+		return true;
+	}
 	atomic_store(&p->status, PWORD(old, P_IDLE));
 	gort_handoffp(p);
 	return true;
@@ -164,7 +174,7 @@ static bool retake_running(struct gort_p *p, int64_t now)
 	if (now - p->sysmon_schedwhen < RUN_LIMIT_NS)
 		return false;
 	p->sysmon_schedwhen = now;
-	return gort_retake_running(p);
+	return gort_retake_running(p, false);
 }
 
 static int retake(int64_t now)
