@@ -272,6 +272,8 @@ static inline bool gc_black_alloc(void)
  * allocating goroutine assist the marking.
  */
 void gc_alloc_hook(uint64_t bytes) GORT_INTERNAL;
+/* A stop-the-world waits: an allocating goroutine gives its P up. */
+void gc_stw_yield(void) GORT_INTERNAL;
 /* A span of freshly mapped heap pages (the barrier must track them). */
 void gc_barrier_heap_grew(uintptr_t start, uintptr_t len) GORT_INTERNAL;
 /* Objects with finalizers: sweep keeps their records in step. */

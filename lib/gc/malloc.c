@@ -200,6 +200,9 @@ void *gc_malloc(size_t size, bool noscan)
 	gort_rt_exit();
 	if (live)
 		gc_alloc_hook(live);
+	else if (unlikely(atomic_load_explicit(&gort_sched.stw_wait,
+					       memory_order_relaxed)))
+		gc_stw_yield();
 	if (unlikely(!x))
 		errno = ENOMEM;
 	return x;
