@@ -158,8 +158,8 @@ struct gort_g {
 	_Atomic uint32_t gc_nrun;	/* odd while on an M */
 	uint32_t gc_scan_nrun;		/* gc_nrun when the stack was scanned */
 	uint32_t gc_scan_cycle;		/* the cycle of that scan */
-	uint32_t gc_self_scan_cycle;	/* last cycle it scanned its own
-					 * stack in an assist */
+	_Atomic uint32_t gc_self_scan_epoch; /* gc_scan_epoch when it last
+					 * scanned its own stack (assist) */
 	bool gc_deferred;		/* leak check: scan postponed */
 	bool gc_leaked;			/* reported as leaked */
 	void *waitobj;			/* what it blocks on, or NULL */

@@ -79,6 +79,9 @@ void gc_resume_threads(void) GORT_INTERNAL;
 void gc_scan_suspended(struct gc_work *w) GORT_INTERNAL;
 /* Running goroutines' stacks, suspending one M at a time. */
 void gc_scan_running(struct gc_work *w) GORT_INTERNAL;
+/* Moves on at every gc_scan_running: an assist that finds its goroutine's
+ * gc_self_scan_epoch behind scans its own stack. */
+extern _Atomic uint32_t gc_scan_epoch GORT_INTERNAL;
 int gc_roots_init(void) GORT_INTERNAL;
 extern uint64_t gc_globals_bytes GORT_INTERNAL;	/* for gctrace */
 extern _Atomic uint64_t gc_stack_scan_bytes GORT_INTERNAL;

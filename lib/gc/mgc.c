@@ -336,6 +336,7 @@ void gc_assist(uint64_t bytes)
 	struct gort_m *m = gort_getm();
 	struct gc_work w;
 	int64_t t0, budget;
+	uint32_t epoch;
 
 	if (!m || !m->curg || m->curg->system)
 		return;	/* foreign threads and the collector do not assist */
@@ -348,18 +349,22 @@ void gc_assist(uint64_t bytes)
 	gc_work_init(&w);
 	marker_begin();
 	/*
-	 * Once a cycle an assisting goroutine scans its own stack: it is
-	 * at a safe point here, while the concurrent scan of a running
-	 * goroutine's stack gives up on one that is this often inside the
-	 * runtime, and what only its stack holds (a program's long-lived
-	 * data, say) would otherwise wait for the pause to be marked.
-	 * Termination still rescans the stack; it only finds it marked.  (Not
-	 * without a barrier: nothing may be marked before the pause then.)
+	 * Once per round of the collector's stack scans an assisting
+	 * goroutine scans its own stack: it is at a safe point here, while
+	 * the concurrent scan of a running goroutine's stack gives up on
+	 * one that is this often inside the runtime, and what only its
+	 * stack holds (a program's long-lived data, say) would otherwise
+	 * wait for the pause to be marked.  Termination still rescans the
+	 * stack; it only finds it marked.  (Not without a barrier: nothing
+	 * may be marked before the pause then.)
 	 */
+	epoch = atomic_load(&gc_scan_epoch);
 	if (gc_barrier_mode != GC_BARRIER_STW &&
-	    m->curg->gc_self_scan_cycle != atomic_load(&gc_cycle)) {
-		m->curg->gc_self_scan_cycle = atomic_load(&gc_cycle);
+	    atomic_load_explicit(&m->curg->gc_self_scan_epoch,
+				 memory_order_relaxed) != epoch) {
 		scan_own_stack(&w);
+		atomic_store_explicit(&m->curg->gc_self_scan_epoch, epoch,
+				      memory_order_release);
 	}
 	/* in slices, so that a stop-the-world does not wait for all of it */
 	while (budget > 0 &&

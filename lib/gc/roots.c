@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +419,14 @@ static bool answered(struct gort_m *m, uint32_t gen)
  * not enter one until the scan gives up.
  */
 #define SCAN_ANSWER_NS 2000000
+#define SCAN_SPIN_NS 20000
+/*
+ * Signals to an M that keeps declining because it is in the runtime.
+ * Such a goroutine is mostly an allocating one, and its next assist
+ * scans its own stack for this round (gc_scan_epoch); more tries cost the
+ * collector 20 us each and the goroutine an interruption.
+ */
+#define SCAN_TRIES 3
 /* Suspending one M while the world runs: a handler that finds its M in
  * the runtime (where it may hold the mark work lists' lock) declines. */
 static _Atomic bool suspend_single;
@@ -556,10 +565,13 @@ void gc_scan_suspended(struct gc_work *w)
  * while the world runs, so mark termination's rescan of those stacks
  * finds it marked.  An M inside the runtime is skipped this round.
  */
+_Atomic uint32_t gc_scan_epoch;
+
 GC_NO_SANITIZE
 void gc_scan_running(struct gc_work *w)
 {
 	struct gort_m *m, *self = gort_getm();
+	uint32_t epoch = atomic_fetch_add(&gc_scan_epoch, 1) + 1;
 
 	for (m = sched.allm; m; m = m->alllink) {
 		struct gort_g *gp = READ_ONCE(m->curg);
@@ -586,8 +598,18 @@ again:
 		}
 		start = gort_nanotime_internal();
 		while (!answered(m, gen)) {
-			gort_cpu_relax();
-			if (gort_nanotime_internal() - start > SCAN_ANSWER_NS) {
+			int64_t waited = gort_nanotime_internal() - start;
+
+			/*
+			 * A target that has not answered soon is off-CPU,
+			 * maybe queued behind this very thread (two CPUs, a
+			 * mark worker on the other): let it run here.
+			 */
+			if (waited > SCAN_SPIN_NS)
+				sched_yield();
+			else
+				gort_cpu_relax();
+			if (waited > SCAN_ANSWER_NS) {
 				/*
 				 * Left to termination.  Should the handler
 				 * run after all, it finds the request gone,
@@ -603,7 +625,8 @@ again:
 			/* it was in the runtime: try again soon */
 			atomic_fetch_add(&suspend_word, 1);
 			atomic_store(&suspend_single, false);
-			if (++tries < 16 && READ_ONCE(m->curg) == gp) {
+			if (++tries < SCAN_TRIES && READ_ONCE(m->curg) == gp &&
+			    atomic_load(&gp->gc_self_scan_epoch) != epoch) {
 				for (int i = 0; i < 256; i++)
 					gort_cpu_relax();
 				goto again;
