@@ -60,8 +60,8 @@
 #define sched gort_sched
 #define HEAP_MINIMUM ((uint64_t)4 << 20)
 #define MARK_CHUNK (64 << 10)		/* bytes a worker scans between yields */
-#define PRECLEAN_ROUNDS 8
-#define PRECLEAN_ENOUGH 64		/* dirty pages worth another round */
+#define PRECLEAN_ROUNDS 12
+#define PRECLEAN_ENOUGH 32		/* dirty pages worth another round */
 
 _Atomic uint32_t gc_phase;
 _Atomic uint32_t gc_cycle;
@@ -803,9 +803,15 @@ static void coordinator(void *arg)
 			gc_scan_running(&w);
 			gc_drain(&w, -1);
 			marker_end(&w);
-			/* done, or not converging: the pause takes the rest */
+			/*
+			 * Done, or not converging: the pause takes the rest.
+			 * Convergence is judged late: one round that a
+			 * descheduled coordinator made slow looks like a
+			 * stall, and ending there left 700 pages (1 ms) to
+			 * the pause.
+			 */
 			if (pages < PRECLEAN_ENOUGH ||
-			    (round >= 2 && pages > last_pages / 2))
+			    (round >= 6 && pages > last_pages / 4 * 3))
 				break;
 			last_pages = pages;
 			gort_yield();
