@@ -422,14 +422,12 @@ static int nworkers(int procs)
 static void sweep_termination(void)
 {
 	uint64_t last_marked;
-	int64_t t;
 
 	gc_sweep_finish();
 	gc_roots_refresh_segments();
 	gc_barrier_arm();
 	gc.t_start = now();
 	gort_stop_the_world(GORT_STW_GC_SWEEP_TERM);
-	t = now();
 	gc.procs = atomic_load(&sched.gomaxprocs);
 	atomic_fetch_add(&gc_cycle, 1);
 	last_marked = atomic_exchange(&gc_heap.heap_marked, 0);
@@ -443,7 +441,8 @@ static void sweep_termination(void)
 	atomic_store(&gc_phase, GC_MARK);
 	gort_start_the_world();
 	gc.t_mark = now();
-	gc.pause_ns[gc.completed % 256] = (uint64_t)(gc.t_mark - t);
+	/* Go's pauseNS: from the request to stop to the world running */
+	gc.pause_ns[gc.completed % 256] = (uint64_t)(gc.t_mark - gc.t_start);
 	gort_trace_gc_begin(gort_getm(), atomic_load(&gc_cycle));
 }
 
@@ -647,7 +646,7 @@ static void gctrace(int64_t stw1, int64_t stw2, uint32_t n)
 
 static void mark_termination(struct gc_work *w, bool leaks)
 {
-	int64_t t, stw1 = (int64_t)gc.pause_ns[gc.completed % 256], stw2;
+	int64_t stw1 = (int64_t)gc.pause_ns[gc.completed % 256], stw2;
 	struct timespec ts;
 	uint32_t n;
 	uint64_t goal_before = gc.goal;
@@ -655,7 +654,6 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	gc_roots_refresh_segments();
 	gc.t_markterm = now();
 	gort_stop_the_world(GORT_STW_GC_MARK_TERM);
-	t = now();
 	atomic_store(&gc_phase, GC_MARKTERM);
 	gc_suspend_threads();
 	gc_scan_suspended(w);
@@ -691,10 +689,15 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	gc_sweep_prepare();
 	atomic_store(&gc_heap.heap_live, gc.heap2);
 	pace(gc.heap2);
+	/*
+	 * Go's pause: from the request to stop (t_markterm) to the restart,
+	 * not counting the wake-ups, which the woken threads wait for and
+	 * which let them run on this CPU before the stopper reads a clock.
+	 */
+	gc.t_end = now();
+	stw2 = gc.t_end - gc.t_markterm;
 	gc_resume_threads();
 	gort_start_the_world();
-	gc.t_end = now();
-	stw2 = gc.t_end - t;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gort_lock(&gc.lock);
