@@ -314,7 +314,7 @@ static int mprotect_init(void)
 
 /* ---- the interface ---- */
 
-int gc_barrier_init(void)
+static int choose_mode(void)
 {
 	const char *forced = gort_config.gcbarrier;
 	int err;
@@ -367,6 +367,26 @@ void gc_barrier_heap_grew(uintptr_t start, uintptr_t len)
 	default:
 		break;
 	}
+}
+
+/*
+ * gort_alloc may run before gort_main (the first allocation makes the
+ * heap), so the heap can have grown before the mode was chosen: it is
+ * tracked from here on like later growth.
+ */
+int gc_barrier_init(void)
+{
+	uintptr_t used;
+	int err = choose_mode();
+
+	if (err)
+		return err;
+	gort_lock(&gc_heap.lock);
+	used = atomic_load(&gc_heap.used);
+	if (gc_heap.base && used > gc_heap.base)
+		gc_barrier_heap_grew(gc_heap.base, used - gc_heap.base);
+	gort_unlock(&gc_heap.lock);
+	return 0;
 }
 
 void gc_barrier_arm(void)
