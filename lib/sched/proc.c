@@ -1914,13 +1914,16 @@ static void stop_p_locked(struct gort_p *p)
 	atomic_fetch_sub(&sched.stopwait, 1);
 }
 
+#define STOP_SPIN_ALL_NS 2000000	/* retries without sleeping */
+#define STOP_SPIN_NS 20000		/* of which on the CPU throughout */
+
 /* Stop every P but the caller's (the caller is a goroutine in runtime). */
 void gort_stop_the_world(enum gort_trace_stw_reason reason)
 {
 	struct gort_m *m;
 	int32_t procs, i;
 	struct gort_p *p;
-	int64_t spin_until;
+	int64_t spin_until, now;
 
 	/*
 	 * Go's worldsema: a second stopper (a collection while
@@ -1941,7 +1944,7 @@ void gort_stop_the_world(enum gort_trace_stw_reason reason)
 		stop_p_locked(p);
 	gort_unlock(&sched.lock);
 
-	spin_until = gort_nanotime_internal() + 2000000;
+	spin_until = gort_nanotime_internal() + STOP_SPIN_ALL_NS;
 	while (atomic_load(&sched.stopwait) > 0) {
 		if (m_must_exit(m) && m->curg) {
 			/*
@@ -1971,15 +1974,20 @@ void gort_stop_the_world(enum gort_trace_stw_reason reason)
 		if (atomic_load(&sched.stopwait) <= 0)
 			break;
 		/*
-		 * A goroutine that keeps entering the runtime (allocating)
-		 * dodges a retake half the time and never reaches a point
-		 * where it would stop by itself: retry at once for a while
-		 * (the collector's pauses are measured in microseconds),
-		 * then in 100 us steps.
+		 * Retry at once for a while (the collector's pauses are
+		 * measured in microseconds), then in 100 us steps.  After
+		 * the first STOP_SPIN_NS the retries give the CPU away
+		 * between rounds: the M that must stop a P may be one just
+		 * woken to take it over, queued on this very CPU behind the
+		 * spinning stopper (stops of 2 to 4 ms on two CPUs).
 		 */
-		if (gort_nanotime_internal() < spin_until) {
-			for (i = 0; i < 64; i++)
-				gort_cpu_relax();
+		now = gort_nanotime_internal();
+		if (now < spin_until) {
+			if (now - spin_until + STOP_SPIN_ALL_NS > STOP_SPIN_NS)
+				sched_yield();
+			else
+				for (i = 0; i < 64; i++)
+					gort_cpu_relax();
 			continue;
 		}
 		gort_note_sleep_ns(&sched.stopnote, 100000);
