@@ -493,7 +493,10 @@ void gc_suspend_threads(void)
 		m->gc_signalled = false;
 		set_req(m, false);
 		atomic_store(&m->gc_suspended, false);
-		if (m == self_m || READ_ONCE(m->exited) || !READ_ONCE(m->curg))
+		/* acquire: an M seen without a goroutine has recorded its
+		 * last one's stack at rest (finish_switch) */
+		if (m == self_m || READ_ONCE(m->exited) ||
+		    !__atomic_load_n(&m->curg, __ATOMIC_ACQUIRE))
 			continue;
 		set_req(m, true);
 		if (pthread_kill(m->thread, GC_SIG_SUSPEND)) {

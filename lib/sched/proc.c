@@ -1139,8 +1139,12 @@ static void finish_switch(struct gort_m *m)
 
 	m->post = POST_NONE;
 	m->prevg = NULL;
-	if (prev)
+	if (prev) {
 		gc_g_stopped(prev);
+		/* after the stop is recorded: see switch_from_g */
+		if (READ_ONCE(m->curg) == prev)
+			__atomic_store_n(&m->curg, NULL, __ATOMIC_RELEASE);
+	}
 	switch (post) {
 	case POST_NONE:
 		break;
@@ -1190,7 +1194,15 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 		execute_prepare(m, next);
 		to = &next->ctx;
 	} else {
-		WRITE_ONCE(m->curg, NULL);
+		/*
+		 * m->curg stays cur until finish_switch, on g0, has marked
+		 * cur's stack at rest: an M switching without a P (its P was
+		 * taken while it was in a syscall) runs on during a
+		 * stop-the-world, and the collector signals only Ms with a
+		 * current goroutine.  Cleared here, cur was neither at rest
+		 * nor on a suspended M for a moment, and its stack went
+		 * unscanned (an object only its registers held was freed).
+		 */
 		to = &m->g0ctx;
 	}
 	WRITE_ONCE(cur->m, NULL);
