@@ -493,11 +493,27 @@ void gc_suspend_threads(void)
 		m->gc_signalled = false;
 		set_req(m, false);
 		atomic_store(&m->gc_suspended, false);
-		/* acquire: an M seen without a goroutine has recorded its
-		 * last one's stack at rest (finish_switch) */
-		if (m == self_m || READ_ONCE(m->exited) ||
-		    !__atomic_load_n(&m->curg, __ATOMIC_ACQUIRE))
+		if (m == self_m || READ_ONCE(m->exited))
 			continue;
+		if (!__atomic_load_n(&m->curg, __ATOMIC_ACQUIRE)) {
+			/*
+			 * Between goroutines: prev's stop is a few
+			 * instructions away (finish_switch), and until it is
+			 * recorded nothing else scans prev.  Waiting needs
+			 * no signal, which an M about to sleep on a futex
+			 * might never take under TSan.
+			 */
+			start = gort_nanotime_internal();
+			while (__atomic_load_n(&m->prevg, __ATOMIC_ACQUIRE)) {
+				if (gort_nanotime_internal() - start >
+				    10000000000LL)
+					gort_fatal("runtime: thread %d (M%lld) did not finish a goroutine switch within 10 s",
+						   (int)m->tid,
+						   (long long)m->id);
+				gort_cpu_relax();
+			}
+			continue;
+		}
 		set_req(m, true);
 		if (pthread_kill(m->thread, GC_SIG_SUSPEND)) {
 			set_req(m, false);
@@ -508,10 +524,27 @@ void gc_suspend_threads(void)
 	start = gort_nanotime_internal();
 	for (m = sched.allm; m; m = m->alllink)
 		while (m->gc_signalled && !answered(m, gen)) {
+			struct gort_g *gp;
+
+			/*
+			 * It left its goroutine since (no P: it is off to
+			 * sleep), and the goroutine's stop is recorded, so
+			 * the stack scan finds it at rest: no need to wait
+			 * for a handler that TSan holds back until the
+			 * thread leaves its futex.  A handler that runs
+			 * anyway finds the request gone, or is resumed
+			 * with the others.
+			 */
+			gp = __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE);
+			if (!gp && !__atomic_load_n(&m->prevg, __ATOMIC_ACQUIRE)) {
+				set_req(m, false);
+				m->gc_signalled = false;
+				break;
+			}
 			if (gort_nanotime_internal() - start > 10000000000LL)
 				gort_fatal("runtime: thread %d (M%lld, goroutine %llu) did not stop for the garbage collector within 10 s",
 					   (int)m->tid, (long long)m->id,
-					   m->curg ? (unsigned long long)m->curg->goid : 0ULL);
+					   gp ? (unsigned long long)gp->goid : 0ULL);
 			gort_cpu_relax();
 		}
 }
@@ -541,6 +574,9 @@ void gc_scan_suspended(struct gc_work *w)
 			      (uintptr_t)(m->gc_regs + GC_NREGS));
 		sp = m->gc_sp - RED_ZONE;
 		gp = READ_ONCE(m->curg);
+		/* caught switching to g0: the goroutine it is leaving */
+		if (!gp)
+			gp = __atomic_load_n(&m->prevg, __ATOMIC_ACQUIRE);
 		glo = gp ? (uintptr_t)gp->stack.lo : 0;
 		if (gp && on_stack(m->gc_sp, glo, gp->stack.size)) {
 			gc_scan_block(w, sp, glo + gp->stack.size);

@@ -1138,13 +1138,19 @@ static void finish_switch(struct gort_m *m)
 	enum gort_post post = m->post;
 
 	m->post = POST_NONE;
-	m->prevg = NULL;
-	if (prev) {
+	/*
+	 * The stop is recorded before prevg lets go of prev: until then the
+	 * collector counts prev as this M's (gc_suspend_threads waits for
+	 * an M caught between goroutines, gc_scan_suspended scans prev with
+	 * a suspended one), as prev's gc_nrun still says it is on an M.
+	 * An M that switches without a P (its P was taken during a system
+	 * call) does so while the world is stopped; prev's stack once went
+	 * unscanned in that window and an object only its registers held
+	 * was freed (gc/collect fork_during_cycle).
+	 */
+	if (prev)
 		gc_g_stopped(prev);
-		/* after the stop is recorded: see switch_from_g */
-		if (READ_ONCE(m->curg) == prev)
-			__atomic_store_n(&m->curg, NULL, __ATOMIC_RELEASE);
-	}
+	__atomic_store_n(&m->prevg, NULL, __ATOMIC_RELEASE);
 	switch (post) {
 	case POST_NONE:
 		break;
@@ -1189,20 +1195,13 @@ static void switch_from_g(struct gort_m *m, struct gort_g *cur,
 
 	gort_stack_check(cur);
 	m->post = post;
-	m->prevg = cur;
+	__atomic_store_n(&m->prevg, cur, __ATOMIC_RELAXED);
 	if (next) {
 		execute_prepare(m, next);
 		to = &next->ctx;
 	} else {
-		/*
-		 * m->curg stays cur until finish_switch, on g0, has marked
-		 * cur's stack at rest: an M switching without a P (its P was
-		 * taken while it was in a syscall) runs on during a
-		 * stop-the-world, and the collector signals only Ms with a
-		 * current goroutine.  Cleared here, cur was neither at rest
-		 * nor on a suspended M for a moment, and its stack went
-		 * unscanned (an object only its registers held was freed).
-		 */
+		/* release: prevg is seen by whoever sees curg gone */
+		__atomic_store_n(&m->curg, NULL, __ATOMIC_RELEASE);
 		to = &m->g0ctx;
 	}
 	WRITE_ONCE(cur->m, NULL);
@@ -1611,7 +1610,8 @@ static bool yield_single_p(struct gort_m *m, struct gort_g *cur)
 	}
 	gort_stack_check(cur);
 	gort_trace_go_stop(m, p, cur, GORT_STOP_YIELD);
-	m->prevg = cur;		/* its stop is recorded on the other side */
+	/* its stop is recorded on the other side */
+	__atomic_store_n(&m->prevg, cur, __ATOMIC_RELAXED);
 	atomic_store_explicit(&cur->status, G_RUNNABLE, memory_order_relaxed);
 	runq_slot_store(p, tail, cur);
 	atomic_store_explicit(&p->runqtail, tail + 1, memory_order_relaxed);
