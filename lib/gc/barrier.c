@@ -455,14 +455,7 @@ uint64_t gc_barrier_collect(struct gc_work *w, bool share)
 			/* re-arm before the rescan reads the page */
 			if (atomic_load(&armed))
 				mprotect((void *)a, TRACK_PAGE, PROT_READ);
-			/*
-			 * Rescanned here, not shared: with the rescans
-			 * shared, gc/collect's moving-pointers checkmark
-			 * found a missed object in this mode (2 full-suite
-			 * runs of 3, cause not found); the default mode
-			 * shares.
-			 */
-			gc_rescan_range(w, a, a + TRACK_PAGE);
+			rescan_or_share(w, share, a, a + TRACK_PAGE);
 			pages++;
 		}
 		return pages;
