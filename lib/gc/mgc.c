@@ -345,6 +345,18 @@ void gc_assist(uint64_t bytes)
 	/* in the runtime: a stop-the-world waits for the buffers to be
 	 * handed back instead of suspending the goroutine holding them */
 	m = gort_rt_enter();
+	/*
+	 * The caller saw the mark phase before it gave its P to a
+	 * stop-the-world (gc_stw_yield) or was preempted: the mark may have
+	 * ended since.  Marks made now would outlive this cycle's sweep of
+	 * their span and make the next cycle take an unscanned object for
+	 * black.  Holding a P inside the runtime, the phase cannot end
+	 * under us from here on: mark termination stops every P first.
+	 */
+	if (atomic_load(&gc_phase) != GC_MARK) {
+		gort_rt_exit();
+		return;
+	}
 	gort_trace_gc_assist(m, true);
 	gc_work_init(&w);
 	marker_begin();
@@ -844,6 +856,10 @@ static void mark_worker(void *arg)
 	while (atomic_load(&gc_phase) == GC_MARK) {
 		t0 = now();
 		gort_rt_enter();	/* see coordinator() */
+		if (atomic_load(&gc_phase) != GC_MARK) {
+			gort_rt_exit();	/* ended since the check: see gc_assist */
+			break;
+		}
 		marker_begin();
 		gc_drain(&w, MARK_CHUNK);
 		marker_end(&w);
