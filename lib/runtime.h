@@ -295,6 +295,8 @@ struct gort_m {
 					 * last answered (roots.c) */
 	bool gc_signalled;		/* sent this stop's signal (the
 					 * stopping thread's own field) */
+	uint64_t gc_rescan_owed;	/* bytes allocated in pre-clean that
+					 * its assists have not matched */
 #ifdef __SANITIZE_ADDRESS__
 	void *asan_g0_fake;		/* ASan fiber bookkeeping for g0 */
 #endif

@@ -143,8 +143,17 @@ static int uffd_track(uintptr_t start, uintptr_t len)
  * Written pages of [lo, hi), re-armed in the same walk; fn gets each
  * written range (NULL: only re-arm).  Returns written pages, or -errno.
  */
+static void rescan_or_share(struct gc_work *w, bool share, uintptr_t lo,
+			    uintptr_t hi)
+{
+	if (share)
+		gc_rescan_share(w, lo, hi);
+	else
+		gc_rescan_range(w, lo, hi);
+}
+
 static int64_t pagemap_collect(uintptr_t lo, uintptr_t hi,
-			       struct gc_work *w)
+			       struct gc_work *w, bool share)
 {
 	struct page_region vec[NVEC];
 	struct pm_scan_arg a;
@@ -167,7 +176,8 @@ static int64_t pagemap_collect(uintptr_t lo, uintptr_t hi,
 		for (i = 0; i < n; i++) {
 			pages += (vec[i].end - vec[i].start) / TRACK_PAGE;
 			if (w)
-				gc_rescan_range(w, vec[i].start, vec[i].end);
+				rescan_or_share(w, share, vec[i].start,
+						vec[i].end);
 		}
 		if (a.walk_end <= lo)
 			break;
@@ -202,12 +212,14 @@ static int pagemap_probe(void)
 	if (err)
 		goto out_unmap;
 	p[TRACK_PAGE + 7] = 1;	/* one page written, three untouched */
-	n = pagemap_collect((uintptr_t)p, (uintptr_t)p + len, NULL);
+	n = pagemap_collect((uintptr_t)p, (uintptr_t)p + len, NULL,
+			    false);
 	if (n != 1) {
 		err = n < 0 ? (int)n : -EOPNOTSUPP;
 		goto out_unmap;
 	}
-	n = pagemap_collect((uintptr_t)p, (uintptr_t)p + len, NULL);
+	n = pagemap_collect((uintptr_t)p, (uintptr_t)p + len, NULL,
+			    false);
 	if (n != 0) {
 		err = n < 0 ? (int)n : -EOPNOTSUPP;
 		goto out_unmap;
@@ -395,7 +407,7 @@ void gc_barrier_arm(void)
 
 	switch (gc_barrier_mode) {
 	case GC_BARRIER_PAGEMAP:
-		if (pagemap_collect(gc_heap.base, used, NULL) < 0)
+		if (pagemap_collect(gc_heap.base, used, NULL, false) < 0)
 			gort_fatal("runtime: PAGEMAP_SCAN failed: %s",
 				   strerror(errno));
 		break;
@@ -414,7 +426,7 @@ void gc_barrier_arm(void)
 	}
 }
 
-uint64_t gc_barrier_collect(struct gc_work *w)
+uint64_t gc_barrier_collect(struct gc_work *w, bool share)
 {
 	uintptr_t used = atomic_load(&gc_heap.used), a;
 	uint64_t pages = 0;
@@ -422,7 +434,7 @@ uint64_t gc_barrier_collect(struct gc_work *w)
 
 	switch (gc_barrier_mode) {
 	case GC_BARRIER_PAGEMAP:
-		n = pagemap_collect(gc_heap.base, used, w);
+		n = pagemap_collect(gc_heap.base, used, w, share);
 		if (n < 0)
 			gort_fatal("runtime: PAGEMAP_SCAN failed: %s",
 				   strerror((int)-n));
@@ -443,7 +455,7 @@ uint64_t gc_barrier_collect(struct gc_work *w)
 			/* re-arm before the rescan reads the page */
 			if (atomic_load(&armed))
 				mprotect((void *)a, TRACK_PAGE, PROT_READ);
-			gc_rescan_range(w, a, a + TRACK_PAGE);
+			rescan_or_share(w, share, a, a + TRACK_PAGE);
 			pages++;
 		}
 		return pages;

@@ -47,6 +47,18 @@ void gc_scan_block(struct gc_work *w, uintptr_t lo, uintptr_t hi)
 int64_t gc_drain(struct gc_work *w, int64_t budget) GORT_INTERNAL;
 void gc_rescan_range(struct gc_work *w, uintptr_t lo, uintptr_t hi)
 	GORT_INTERNAL;
+/* Dirty pages shared out for rescanning (pre-clean rounds): the
+ * coordinator shares a round's ranges, publishes them, and finishes the
+ * round (helping, then waiting for the helpers); anyone may help. */
+#define GC_RESCAN_CHUNK ((uintptr_t)16 << 10)	/* bytes a shared entry */
+void gc_rescan_share(struct gc_work *w, uintptr_t lo, uintptr_t hi)
+	GORT_INTERNAL;
+void gc_rescan_publish(void) GORT_INTERNAL;
+void gc_rescan_finish(struct gc_work *w) GORT_INTERNAL;
+/* Rescan up to max_entries shared entries; returns the bytes. */
+int64_t gc_rescan_help(struct gc_work *w, int64_t max_entries)
+	GORT_INTERNAL;
+bool gc_rescan_pending(void) GORT_INTERNAL;
 extern _Atomic int32_t gc_nbusy GORT_INTERNAL;
 extern _Atomic uint64_t gc_wbuf_bytes GORT_INTERNAL;
 extern _Atomic uint64_t gc_scan_done GORT_INTERNAL;
@@ -100,8 +112,9 @@ int gc_barrier_init(void) GORT_INTERNAL;
 /* Start tracking writes to [heap.base, heap.used). */
 void gc_barrier_arm(void) GORT_INTERNAL;
 /* Rescan the marked objects on pages written since the last arm or
- * collect, re-arming them; returns the number of dirty pages. */
-uint64_t gc_barrier_collect(struct gc_work *w) GORT_INTERNAL;
+ * collect, re-arming them; returns the number of dirty pages.  share:
+ * hand the pages to gc_rescan_share instead (the caller publishes). */
+uint64_t gc_barrier_collect(struct gc_work *w, bool share) GORT_INTERNAL;
 /* Stop tracking (mark termination, world stopped). */
 void gc_barrier_disarm(void) GORT_INTERNAL;
 /* Before the kernel writes into [p, p + len) on the caller's behalf

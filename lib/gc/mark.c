@@ -36,6 +36,7 @@
  * (restarting marks from the heap costs unbounded time in a pause).
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -366,8 +367,165 @@ void gc_rescan_range(struct gc_work *w, uintptr_t lo, uintptr_t hi)
 	}
 }
 
+/* ---- shared rescans ---- */
+
+/*
+ * The dirty pages a pre-clean round collects are rescanned by whoever
+ * helps: the coordinator, mark workers, and allocating goroutines in
+ * their assists.  The assists are what makes the rounds converge: a
+ * goroutine that dirties pages as fast as the coordinator rescans them
+ * (binary-trees writes every page it allocates) otherwise keeps the
+ * dirty set, and so the final pause, from shrinking.
+ *
+ * A round's ranges are cut into GC_RESCAN_CHUNK entries in one of two
+ * buffers and published with a new generation in rescan_cursor
+ * (generation << 32 | next entry); a helper claims an entry by a
+ * compare-exchange on the cursor, so a helper that read the last
+ * round's cursor can never claim from a buffer being refilled.  The
+ * coordinator waits for every entry of a round to be done before it
+ * fills the other buffer, and fills a buffer only two generations after
+ * it was published.  A round that does not fit is rescanned inline.
+ */
+#define RESCAN_CAP 8192
+
+struct rescan_buf {
+	_Atomic uint32_t n;
+	uintptr_t lo[RESCAN_CAP], hi[RESCAN_CAP];
+};
+
+static struct rescan_buf *_Atomic rescan_bufs[2];
+static _Atomic uint64_t rescan_cursor;	/* generation << 32 | next */
+static _Atomic uint32_t rescan_done;	/* entries finished this round */
+static uint32_t rescan_gen;		/* the coordinator's */
+
+static struct rescan_buf *rescan_buf_of(uint32_t gen)
+{
+	return atomic_load_explicit(&rescan_bufs[gen & 1],
+				    memory_order_acquire);
+}
+
+static struct rescan_buf *rescan_filling(void)
+{
+	struct rescan_buf *b = rescan_buf_of(rescan_gen + 1);
+
+	if (!b) {
+		b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b == MAP_FAILED)
+			return NULL;
+		atomic_store_explicit(&rescan_bufs[(rescan_gen + 1) & 1], b,
+				      memory_order_release);
+	}
+	return b;
+}
+
+void gc_rescan_share(struct gc_work *w, uintptr_t lo, uintptr_t hi)
+{
+	struct rescan_buf *b = rescan_filling();
+	uint32_t n;
+
+	if (!b) {
+		gc_rescan_range(w, lo, hi);
+		return;
+	}
+	n = atomic_load_explicit(&b->n, memory_order_relaxed);
+	for (; lo < hi; lo += GC_RESCAN_CHUNK) {
+		if (n == RESCAN_CAP) {
+			gc_rescan_range(w, lo, hi);
+			break;
+		}
+		b->lo[n] = lo;
+		b->hi[n] = hi - lo > GC_RESCAN_CHUNK ? lo + GC_RESCAN_CHUNK : hi;
+		n++;
+	}
+	atomic_store_explicit(&b->n, n, memory_order_relaxed);
+}
+
+void gc_rescan_publish(void)
+{
+	struct rescan_buf *next;
+
+	if (!rescan_filling())
+		return;		/* nothing was queued */
+	rescan_gen++;
+	atomic_store_explicit(&rescan_done, 0, memory_order_relaxed);
+	atomic_store_explicit(&rescan_cursor, (uint64_t)rescan_gen << 32,
+			      memory_order_release);
+	next = rescan_filling();
+	if (next)
+		atomic_store_explicit(&next->n, 0, memory_order_relaxed);
+}
+
+int64_t gc_rescan_help(struct gc_work *w, int64_t max_entries)
+{
+	int64_t bytes = 0;
+
+	while (max_entries > 0) {
+		uint64_t c = atomic_load_explicit(&rescan_cursor,
+						  memory_order_acquire);
+		struct rescan_buf *b = rescan_buf_of((uint32_t)(c >> 32));
+		uint32_t idx = (uint32_t)c;
+
+		if (!b || idx >= atomic_load_explicit(&b->n,
+						      memory_order_relaxed))
+			break;
+		if (!atomic_compare_exchange_weak_explicit(
+			    &rescan_cursor, &c, c + 1, memory_order_acquire,
+			    memory_order_relaxed))
+			continue;
+		gc_rescan_range(w, b->lo[idx], b->hi[idx]);
+		bytes += (int64_t)(b->hi[idx] - b->lo[idx]);
+		atomic_fetch_add_explicit(&rescan_done, 1,
+					  memory_order_release);
+		max_entries--;
+	}
+	return bytes;
+}
+
+bool gc_rescan_pending(void)
+{
+	uint64_t c = atomic_load_explicit(&rescan_cursor,
+					  memory_order_relaxed);
+	struct rescan_buf *b = rescan_buf_of((uint32_t)(c >> 32));
+
+	return b && (uint32_t)c < atomic_load_explicit(&b->n,
+						       memory_order_relaxed);
+}
+
+void gc_rescan_finish(struct gc_work *w)
+{
+	struct rescan_buf *b = rescan_buf_of(rescan_gen);
+	int64_t start = 0;
+
+	if (!rescan_gen || !b)
+		return;
+	while (gc_rescan_help(w, INT64_MAX) ||
+	       atomic_load_explicit(&rescan_done, memory_order_acquire) !=
+		       atomic_load_explicit(&b->n, memory_order_relaxed)) {
+		/* a helper is in its last entry; if it is off-CPU, it may
+		 * be queued behind this thread */
+		if (!start)
+			start = gort_nanotime_internal();
+		else if (gort_nanotime_internal() - start > 20000)
+			sched_yield();
+		gort_cpu_relax();
+	}
+}
+
+/* The run ended, maybe mid-round: nothing stays claimable. */
+static void rescan_reset(void)
+{
+	struct rescan_buf *b = rescan_buf_of(rescan_gen + 1);
+
+	atomic_store(&rescan_cursor,
+		     (uint64_t)rescan_gen << 32 | UINT32_MAX);
+	if (b)
+		atomic_store(&b->n, 0);
+}
+
 void gc_work_reset(void)
 {
+	rescan_reset();
 	struct gc_workbuf *b, *next;
 
 	gort_lock(&gc_work_lock);

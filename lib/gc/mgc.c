@@ -13,9 +13,9 @@
  *     and the stacks of goroutines at rest; mark workers (25 % of the
  *     Ps, at least one) and allocating goroutines (assists, in
  *     proportion to what they allocate) drain the grey objects.
- *  3. pre-clean rounds: rescan what the barrier saw written and the
- *     stacks of goroutines that ran since their scan, while the dirty
- *     set shrinks.
+ *  3. pre-clean rounds: rescan what the barrier saw written (shared out
+ *     to mark workers and assists, mark.c) and the stacks of goroutines
+ *     that ran since their scan, while the dirty set shrinks.
  *  4. mark termination, world stopped and every M that runs goroutine
  *     code suspended by signal (roots.c): registers, the stacks that
  *     changed, globals, the last dirty pages; drain; finalizers of
@@ -62,6 +62,7 @@
 #define MARK_CHUNK (64 << 10)		/* bytes a worker scans between yields */
 #define PRECLEAN_ROUNDS 12
 #define PRECLEAN_ENOUGH 32		/* dirty pages worth another round */
+#define PRECLEAN_QUIET_NS 500000	/* a round longer lets too much in */
 
 _Atomic uint32_t gc_phase;
 _Atomic uint32_t gc_cycle;
@@ -378,6 +379,22 @@ void gc_assist(uint64_t bytes)
 		atomic_store_explicit(&m->curg->gc_self_scan_epoch, epoch,
 				      memory_order_release);
 	}
+	/*
+	 * A pre-clean round's dirty pages first, as many bytes as were
+	 * allocated: a goroutine that writes what it allocates then cannot
+	 * dirty pages faster than they are rescanned.
+	 */
+	if (gc_rescan_pending()) {
+		m->gc_rescan_owed += bytes;
+		while (m->gc_rescan_owed >= GC_RESCAN_CHUNK) {
+			int64_t done = gc_rescan_help(&w, 1);
+
+			if (!done)
+				break;
+			budget -= done;
+			m->gc_rescan_owed -= GC_RESCAN_CHUNK;
+		}
+	}
 	/* in slices, so that a stop-the-world does not wait for all of it */
 	while (budget > 0 &&
 	       !atomic_load_explicit(&sched.stw_wait, memory_order_relaxed)) {
@@ -673,7 +690,7 @@ static void mark_termination(struct gc_work *w, bool leaks)
 	gc_scan_stacks(w, leaks);
 	gc_scan_static_roots(w);
 	gc_scan_finalizers(w);
-	gc_barrier_collect(w);
+	gc_barrier_collect(w, false);
 	gc_drain(w, -1);
 	if (leaks) {
 		while (gc_scan_leak_candidates(w))
@@ -810,12 +827,16 @@ static void coordinator(void *arg)
 		marker_end(&w);
 		drain_all(&w);
 		for (round = 0; round < PRECLEAN_ROUNDS; round++) {
+			int64_t round_start = now();
 			uint64_t pages;
+			bool done;
 
 			marker_begin();
-			pages = gc_barrier_collect(&w);
+			pages = gc_barrier_collect(&w, true);
+			gc_rescan_publish();
 			gc_scan_stacks(&w, leaks);
 			gc_scan_running(&w);
+			gc_rescan_finish(&w);
 			gc_drain(&w, -1);
 			marker_end(&w);
 			/*
@@ -823,10 +844,13 @@ static void coordinator(void *arg)
 			 * Convergence is judged late: one round that a
 			 * descheduled coordinator made slow looks like a
 			 * stall, and ending there left 700 pages (1 ms) to
-			 * the pause.
+			 * the pause.  A round that took long (what a stack
+			 * held took marking) gave the mutator time to dirty
+			 * pages its count does not show.
 			 */
-			if (pages < PRECLEAN_ENOUGH ||
-			    (round >= 6 && pages > last_pages / 4 * 3))
+			done = pages < PRECLEAN_ENOUGH &&
+			       now() - round_start < PRECLEAN_QUIET_NS;
+			if (done || (round >= 6 && pages > last_pages / 4 * 3))
 				break;
 			last_pages = pages;
 			gort_yield();
@@ -861,6 +885,7 @@ static void mark_worker(void *arg)
 			break;
 		}
 		marker_begin();
+		gc_rescan_help(&w, INT64_MAX);
 		gc_drain(&w, MARK_CHUNK);
 		marker_end(&w);
 		gort_rt_exit();
