@@ -440,6 +440,7 @@ static double assist_ratio(void)
 /* ---- the cycle ---- */
 
 static void mark_worker(void *arg);
+static void checkmark_clean_start(void);
 
 static int nworkers(int procs)
 {
@@ -457,6 +458,8 @@ static void sweep_termination(void)
 	gc_barrier_arm();
 	gc.t_start = now();
 	gort_stop_the_world(GORT_STW_GC_SWEEP_TERM);
+	if (gc_checkmark_active())
+		checkmark_clean_start();
 	gc.procs = atomic_load(&sched.gomaxprocs);
 	atomic_fetch_add(&gc_cycle, 1);
 	last_marked = atomic_exchange(&gc_heap.heap_marked, 0);
@@ -566,6 +569,40 @@ static void cm_compare(struct gc_span *s, void *arg)
 		atomic_store(&s->markbits[i], now_bits | old);
 	}
 	cm->off += n;
+}
+
+static void cm_count_marked(struct gc_span *s, void *arg)
+{
+	uint64_t *marked = arg;
+	uint32_t idx;
+
+	for (idx = 0; idx < s->nelems; idx++) {
+		if (!gc_is_marked(s, idx))
+			continue;
+		if (*marked < 8)
+			gort_dprintf(2, "runtime: checkmark found object %#lx (size %u, span %#lx) marked before the mark began\n",
+				     (unsigned long)(s->base + (uintptr_t)idx *
+							       s->elemsize),
+				     s->elemsize, (unsigned long)s->base);
+		(*marked)++;
+	}
+}
+
+/*
+ * The world is stopped and every span swept: no mark bit may be set.  A
+ * stale one (a marker still at work after the last cycle's sweep of its
+ * span) makes this cycle take an object it never scanned for black, and
+ * what only that object references is freed while reachable; the check
+ * here names the cause where the re-mark would only see the effect.
+ */
+static void checkmark_clean_start(void)
+{
+	uint64_t marked = 0;
+
+	for_each_span(cm_count_marked, &marked);
+	if (marked)
+		gort_fatal("runtime: gccheckmark: %llu object%s marked before the mark began",
+			   (unsigned long long)marked, marked == 1 ? "" : "s");
 }
 
 /* Re-mark everything with the world stopped; fail on any object the
