@@ -435,7 +435,8 @@ void gc_rescan_share(struct gc_work *w, uintptr_t lo, uintptr_t hi)
 			break;
 		}
 		b->lo[n] = lo;
-		b->hi[n] = hi - lo > GC_RESCAN_CHUNK ? lo + GC_RESCAN_CHUNK : hi;
+		b->hi[n] =
+			hi - lo > GC_RESCAN_CHUNK ? lo + GC_RESCAN_CHUNK : hi;
 		n++;
 	}
 	atomic_store_explicit(&b->n, n, memory_order_relaxed);

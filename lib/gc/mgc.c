@@ -918,7 +918,8 @@ static void mark_worker(void *arg)
 		t0 = now();
 		gort_rt_enter();	/* see coordinator() */
 		if (atomic_load(&gc_phase) != GC_MARK) {
-			gort_rt_exit();	/* ended since the check: see gc_assist */
+			/* it ended since the loop's check: see gc_assist */
+			gort_rt_exit();
 			break;
 		}
 		marker_begin();
