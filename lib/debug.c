@@ -102,7 +102,14 @@ static void print_symbol_only(int fd, uintptr_t pc)
 		gort_dprintf(fd, "%s +0x%lx", obj, (unsigned long)objoff);
 }
 
-/* Walk a frame-pointer chain that lies within [lo, hi). */
+/*
+ * Walk a frame-pointer chain that lies within [lo, hi).  The dump does not
+ * stop the world, so a goroutine seen waiting may start running and write
+ * the frames read here: every link is bounds-checked, so a stale one can
+ * only make that goroutine's trace wrong or short, and TSan is told the
+ * read is meant to be racy.
+ */
+__attribute__((no_sanitize_thread, noinline))
 static void walk_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t lo,
 			uintptr_t hi)
 {
