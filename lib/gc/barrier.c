@@ -18,7 +18,8 @@
  *            written pages in one walk (Linux 6.7+).  Kernel writes
  *            (read(2) into a heap buffer) are tracked too.  The heap is
  *            armed from the moment it grows and stays armed: a cycle's
- *            start only re-arms what was written since the last one.
+ *            start only re-arms what was written since the last one,
+ *            and mark termination only reads (no TLB flush in a pause).
  *  mprotect  the heap is made read-only while marking; a SIGSEGV handler
  *            records the page and makes it writable (~7 us a page).  A
  *            kernel write to a protected page fails with EFAULT, so the
@@ -140,8 +141,9 @@ static int uffd_track(uintptr_t start, uintptr_t len)
 }
 
 /*
- * Written pages of [lo, hi), re-armed in the same walk; fn gets each
- * written range (NULL: only re-arm).  Returns written pages, or -errno.
+ * Written pages of [lo, hi), re-armed in the same walk when rearm; w
+ * rescans (or shares out) each written range (NULL: only re-arm).
+ * Returns written pages, or -errno.
  */
 static void rescan_or_share(struct gc_work *w, bool share, uintptr_t lo,
 			    uintptr_t hi)
@@ -153,7 +155,7 @@ static void rescan_or_share(struct gc_work *w, bool share, uintptr_t lo,
 }
 
 static int64_t pagemap_collect(uintptr_t lo, uintptr_t hi,
-			       struct gc_work *w, bool share)
+			       struct gc_work *w, bool share, bool rearm)
 {
 	struct page_region vec[NVEC];
 	struct pm_scan_arg a;
@@ -163,7 +165,8 @@ static int64_t pagemap_collect(uintptr_t lo, uintptr_t hi,
 	while (lo < hi) {
 		memset(&a, 0, sizeof(a));
 		a.size = sizeof(a);
-		a.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+		a.flags = rearm ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC
+				: 0;
 		a.start = lo;
 		a.end = hi;
 		a.vec = (uintptr_t)vec;
@@ -213,13 +216,13 @@ static int pagemap_probe(void)
 		goto out_unmap;
 	p[TRACK_PAGE + 7] = 1;	/* one page written, three untouched */
 	n = pagemap_collect((uintptr_t)p, (uintptr_t)p + len, NULL,
-			    false);
+			    false, true);
 	if (n != 1) {
 		err = n < 0 ? (int)n : -EOPNOTSUPP;
 		goto out_unmap;
 	}
 	n = pagemap_collect((uintptr_t)p, (uintptr_t)p + len, NULL,
-			    false);
+			    false, true);
 	if (n != 0) {
 		err = n < 0 ? (int)n : -EOPNOTSUPP;
 		goto out_unmap;
@@ -407,7 +410,7 @@ void gc_barrier_arm(void)
 
 	switch (gc_barrier_mode) {
 	case GC_BARRIER_PAGEMAP:
-		if (pagemap_collect(gc_heap.base, used, NULL, false) < 0)
+		if (pagemap_collect(gc_heap.base, used, NULL, false, true) < 0)
 			gort_fatal("runtime: PAGEMAP_SCAN failed: %s",
 				   strerror(errno));
 		break;
@@ -434,7 +437,14 @@ uint64_t gc_barrier_collect(struct gc_work *w, bool share)
 
 	switch (gc_barrier_mode) {
 	case GC_BARRIER_PAGEMAP:
-		n = pagemap_collect(gc_heap.base, used, w, share);
+		/*
+		 * Mark termination (share false) only reads: the pages stay
+		 * written until the next cycle's arm re-arms them.  Re-arming
+		 * there write-protected them with the world stopped, and
+		 * the TLB flush that takes made the median pause 171 us
+		 * against 142 us without (binary-trees, 2 Ps).
+		 */
+		n = pagemap_collect(gc_heap.base, used, w, share, share);
 		if (n < 0)
 			gort_fatal("runtime: PAGEMAP_SCAN failed: %s",
 				   strerror((int)-n));
