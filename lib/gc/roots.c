@@ -51,6 +51,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ucontext.h>
 #include <unistd.h>
 
@@ -420,6 +421,8 @@ static bool answered(struct gort_m *m, uint32_t gen)
  */
 #define SCAN_ANSWER_NS 2000000
 #define SCAN_SPIN_NS 20000
+/* How long mark termination spins for a suspend's answer, and naps. */
+#define SUSPEND_SPIN_NS 20000
 /*
  * Signals to an M that keeps declining because it is in the runtime.
  * Such a goroutine is mostly an allocating one, and its next assist
@@ -483,9 +486,10 @@ int gc_roots_init(void)
 
 void gc_suspend_threads(void)
 {
+	const struct timespec nap = { 0, SUSPEND_SPIN_NS };
 	struct gort_m *m;
 	uint32_t gen;
-	int64_t start;
+	int64_t start, waited;
 
 	self_m = gort_getm();
 	gen = atomic_fetch_add(&suspend_word, 1) + 1;
@@ -541,11 +545,21 @@ void gc_suspend_threads(void)
 				m->gc_signalled = false;
 				break;
 			}
-			if (gort_nanotime_internal() - start > 10000000000LL)
+			waited = gort_nanotime_internal() - start;
+			if (waited > 10000000000LL)
 				gort_fatal("runtime: thread %d (M%lld, goroutine %llu) did not stop for the garbage collector within 10 s",
 					   (int)m->tid, (long long)m->id,
 					   gp ? (unsigned long long)gp->goid : 0ULL);
-			gort_cpu_relax();
+			/*
+			 * Not answered soon: it is off-CPU, maybe queued behind
+			 * this thread.  Sleep rather than spin or yield (see
+			 * gort_stop_the_world): a thread without its P runs its
+			 * goroutine on until its time slice ends.
+			 */
+			if (waited > SUSPEND_SPIN_NS)
+				nanosleep(&nap, NULL);
+			else
+				gort_cpu_relax();
 		}
 }
 
