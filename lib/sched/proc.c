@@ -657,13 +657,19 @@ static void startm(struct gort_p *p, bool spinning)
 		}
 	}
 	nm = mget();
+	if (nm) {
+		/*
+		 * Under sched.lock: off the idle list nm is still on allm,
+		 * where a teardown (teardown_wait) clears a parked M's nextp.
+		 */
+		atomic_store(&nm->spinning, spinning);
+		nm->nextp = p;
+	}
 	gort_unlock(&sched.lock);
 	if (!nm) {
 		newm(p, spinning);
 		return;
 	}
-	atomic_store(&nm->spinning, spinning);
-	nm->nextp = p;
 	gort_note_wake(&nm->park);
 }
 
