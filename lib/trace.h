@@ -100,6 +100,20 @@ extern uint32_t gort_trace_flags GORT_INTERNAL;
 int gort_trace_sink_set(unsigned int sink, gort_trace_sink_fn *fn)
 	GORT_INTERNAL;
 
+/*
+ * The records' clock: CLOCK_MONOTONIC in nanoseconds, read through the
+ * CPU's counter where the kernel's clock is that counter (lib/trace.c).
+ * Set up by gort_trace_clock_start (which gort_trace_sink_set calls
+ * before it turns a sink on; it measures the counter's rate once per
+ * process, 2 ms on x86-64); before that, and where the counter is not the
+ * kernel's clock, clock_gettime.  gort_trace_clock_sync re-anchors the
+ * scale to CLOCK_MONOTONIC: with now, at once (a trace start); without,
+ * if the last anchor is RESYNC_NS old (a trace writer's periodic call).
+ */
+uint64_t gort_trace_now(void) GORT_INTERNAL;
+void gort_trace_clock_start(void) GORT_INTERNAL;
+void gort_trace_clock_sync(bool now) GORT_INTERNAL;
+
 /* Hand ev to every sink that is on. */
 void gort_trace_emit(const struct gort_trace_event *ev)
 	__attribute__((cold)) GORT_INTERNAL;
@@ -132,6 +146,16 @@ void gort_trace_sinks_start(void) GORT_INTERNAL;
 void gort_trace_sinks_stop(void) GORT_INTERNAL;
 void gort_trace_thread_start(void) GORT_INTERNAL;
 void gort_trace_thread_exit(void) GORT_INTERNAL;
+
+/*
+ * The trace-file sink's record of an event, from its fields (the sink
+ * function registered for GORT_TRACE_SINK_FILE does the same from a
+ * struct gort_trace_event).  Called only while that sink's bit is set,
+ * and tolerates a late call as every sink does.
+ */
+void gort_trace_file_append(uint64_t ts_ns, uint32_t kind, uint64_t goid,
+			    int32_t p, int32_t m, uint32_t tid, uint64_t a0,
+			    uint64_t a1) GORT_INTERNAL;
 
 /* Records the trace-file sink lost to a failed allocation (trace_file.c). */
 uint64_t gort_trace_dropped(void) GORT_INTERNAL;

@@ -55,7 +55,9 @@
  * gort_helper_threads so that the deadlock detector does not take it for a
  * foreign thread that might still wake a goroutine.
  *
- * Invariants: a slot's buffer belongs to its thread while `on` is set and
+ * Invariants: a stream's records never go back in time (the sink raises
+ * a record's ts_ns to its predecessor's, see lib/trace.c on the clock);
+ * a slot's buffer belongs to its thread while `on` is set and
  * to stop afterwards; a buffer is on the writer's stack at most once, and
  * then no slot holds it; a buffer's batch header is filled by its owner
  * just before it leaves the slot.  The flight window (kept, kept_bytes)
@@ -106,6 +108,7 @@ struct tslot {
 	uint32_t stream;		/* gort_trace_batch.stream */
 	uint32_t tid;			/* its thread's kernel thread id */
 	uint64_t seq;			/* its next batch's seq */
+	uint64_t last_ns;		/* ts_ns of its last record */
 	uint32_t flush_gen;		/* flush_gen it last answered */
 	struct tbuf *buf;		/* buffer being filled, or NULL */
 	struct tslot *next;		/* every slot, for stop */
@@ -315,7 +318,7 @@ static void flight_signal_dump(void)
 	struct timespec ms = { 0, 1000000 };
 	int i;
 
-	cut_ns = (uint64_t)gort_nanotime_internal();
+	cut_ns = gort_trace_now();
 	atomic_fetch_add(&flush_gen, 1);
 	for (i = 0; i < 10; i++) {
 		nanosleep(&ms, NULL);
@@ -345,6 +348,7 @@ static void *writer_main(void *arg)
 		bool quit;
 
 		writer_wait();
+		gort_trace_clock_sync(false);
 		/*
 		 * Read before the drain: stop asks only once no sink can
 		 * queue any more, so this drain takes the last buffers.  Read
@@ -390,9 +394,12 @@ static void queue_full(struct tbuf *b)
 		gort_futex_wake(&writer_kick, 1);
 }
 
-static void file_sink(const struct gort_trace_event *ev)
+void gort_trace_file_append(uint64_t ts_ns, uint32_t kind, uint64_t goid,
+			    int32_t p, int32_t m, uint32_t tid, uint64_t a0,
+			    uint64_t a1)
 {
 	struct tslot *s = my_slot;
+	struct gort_trace_event *rec;
 	struct tbuf *b;
 
 	if (!s) {
@@ -409,7 +416,7 @@ static void file_sink(const struct gort_trace_event *ev)
 	if (!atomic_load_explicit(&on, memory_order_acquire))
 		goto out_idle;		/* stopping: record nothing */
 	/* timed before the start, delayed past it: not part of the trace */
-	if (unlikely(ev->ts_ns < trace_start_ns))
+	if (unlikely(ts_ns < trace_start_ns))
 		goto out_idle;
 	b = s->buf;
 	if (!b) {
@@ -422,7 +429,19 @@ static void file_sink(const struct gort_trace_event *ev)
 		b->n = 0;
 		s->buf = b;
 	}
-	b->ev[b->n++] = *ev;
+	/* an unordered counter read may come out a few cycles early */
+	if (unlikely(ts_ns < s->last_ns))
+		ts_ns = s->last_ns;
+	s->last_ns = ts_ns;
+	rec = &b->ev[b->n++];
+	rec->ts_ns = ts_ns;
+	rec->goid = goid;
+	rec->kind = kind;
+	rec->p = p;
+	rec->m = m;
+	rec->tid = tid;
+	rec->arg[0] = a0;
+	rec->arg[1] = a1;
 	if (b->n == TBUF_EVENTS ||
 	    unlikely(atomic_load_explicit(&flush_gen, memory_order_relaxed) !=
 		     s->flush_gen)) {
@@ -438,6 +457,12 @@ out_idle:
 	return;
 out_drop:
 	atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+}
+
+static void file_sink(const struct gort_trace_event *ev)
+{
+	gort_trace_file_append(ev->ts_ns, ev->kind, ev->goid, ev->p, ev->m,
+			       ev->tid, ev->arg[0], ev->arg[1]);
 }
 
 /* ---- start and stop ---- */
@@ -482,7 +507,9 @@ static int trace_begin(int fd, const char *path, size_t flight)
 	err = -EBUSY;
 	if (tracing)
 		goto out_unlock;
-	trace_start_ns = (uint64_t)gort_nanotime_internal();
+	gort_trace_clock_start();
+	gort_trace_clock_sync(true);
+	trace_start_ns = gort_trace_now();
 	if (flight) {
 		err = -ENOMEM;
 		flight_path = strdup(path);

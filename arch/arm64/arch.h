@@ -2,7 +2,7 @@
 /*
  * AArch64 pieces of the runtime: the saved-context layout that switch.S
  * defines, building a fresh context, the thread-local current-M slot, and
- * the spin-wait hint.
+ * the spin-wait hint, and the virtual counter.
  *
  * The current M is read through tpidr_el0 in volatile asm on every access:
  * GCC keeps the thread pointer in a register across calls, and a goroutine
@@ -50,6 +50,31 @@ static inline void gort_cpu_relax(void)
 {
 	__asm__ __volatile__("yield" ::: "memory");
 }
+
+/*
+ * The virtual counter, read without an isb: a trace record's clock
+ * (lib/trace.c), where a read that drifts a few cycles past its
+ * neighbours does no harm.
+ */
+static inline uint64_t gort_arch_cycles(void)
+{
+	uint64_t c;
+
+	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(c));
+	return c;
+}
+
+/* The counter's rate, which the architecture states in cntfrq_el0. */
+static inline uint64_t gort_arch_cycles_hz(void)
+{
+	uint64_t hz;
+
+	__asm__ __volatile__("mrs %0, cntfrq_el0" : "=r"(hz));
+	return hz;
+}
+
+/* The kernel clocksource that reads the same counter. */
+#define GORT_ARCH_CLOCKSOURCE "arch_sys_counter"
 
 extern __thread struct gort_m *gort_tls_m;
 

@@ -107,7 +107,8 @@ enum gort_trace_stw_reason {
 };
 
 struct gort_trace_event {
-	__u64 ts_ns;	/* CLOCK_MONOTONIC, as gort_nanotime() */
+	__u64 ts_ns;	/* CLOCK_MONOTONIC, as gort_nanotime(); read
+			 * through the CPU counter (trace-files.md) */
 	__u64 goid;	/* goroutine the event happened on, 0 for none */
 	__u32 kind;	/* enum gort_trace_kind */
 	__s32 p;	/* P id, -1 when the M holds none */

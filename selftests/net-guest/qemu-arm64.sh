@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# qemu-arm64.sh - the network suite on io_uring, and the collector's suite
-# on a real kernel's page protection, in an arm64 QEMU guest.
+# qemu-arm64.sh - the network suite on io_uring, the collector's suite on
+# a real kernel's page protection, and the trace files' clock on the
+# architecture counter, in an arm64 QEMU guest.
 #
 #   selftests/net-guest/qemu-arm64.sh
 #
@@ -10,8 +11,8 @@
 # io_uring, so there they only ever test the epoll poller.  This boots
 # Debian's arm64 kernel (full system, TCG) with an initramfs holding the
 # guest's probe (build/arm64/net-guest/probe) and every program of the
-# suites in GUEST_SUITES (default "net gc": build/arm64/selftests/net/* and
-# gc/*), and
+# suites in GUEST_SUITES (default "net gc trace/file":
+# build/arm64/selftests/net/*, gc/* and the one program trace/file), and
 # guest/init.sh as /init, which brings up loopback, runs the probe and
 # then each program with GORT_NETPOLL=uring, and reports one result per
 # test case.  selftests/lib/qemu-guest.sh does the booting and turns the
@@ -22,12 +23,18 @@
 # on objects written by atomic instructions), so the qemu-user run skips
 # those variants; in this guest the same binary passes them.
 #
+# trace/file is here for the records' clock: where the kernel's clock is
+# the architecture counter (arch_sys_counter), records read cntvct_el0
+# (lib/trace.c), and qemu-user reports the host's clocksource, so only a
+# guest runs that path.
+#
 # SKIP as a whole (exit 4) when QEMU, the kernel image, busybox or the
 # probe is missing.  A suite without programs is one skipped result, and
 # the probe still runs, so io_uring in the guest is checked either way.
 #
 # Environment:
-#   GUEST_SUITES      suites to run (directories of build/arm64/selftests)
+#   GUEST_SUITES      suites to run (directories of build/arm64/selftests,
+#                     or single programs in them)
 #   GORT_TEST_SCALE   passed to the guest's programs (default 0.01): the
 #                     factor by which a test scales its heavy loops down,
 #                     see selftests/lib/gort_test.h
@@ -52,13 +59,18 @@ set -u
 . "$(dirname "$0")/../lib/qemu-guest.sh"
 
 qg_setup net-guest arm64
-suites=${GUEST_SUITES:-net gc}
+suites=${GUEST_SUITES:-net gc trace/file}
 timeout_s=${TIMEOUT:-180}
 
 qg_need "$qg_bdir/net-guest/probe" \
 	"make B=build/arm64 CROSS=aarch64-linux-gnu- net-guest"
 qg_add "$qg_bdir/net-guest/probe" probe
 for s in $suites; do
+	one="$qg_bdir/selftests/$s"
+	if [ -f "$one" ] && [ -x "$one" ]; then
+		qg_add "$one" "t/$s"	# a single program
+		continue
+	fi
 	for p in "$qg_bdir/selftests/$s"/*; do
 		if [ -f "$p" ] && [ -x "$p" ]; then
 			qg_add "$p" "t/$s/${p##*/}"

@@ -24,7 +24,13 @@
  *  - stop_under_load: 30 starts and stops while goroutines on every P
  *    emit without pause: each file is whole, and holds no record from
  *    before its start or after its stop (an append that missed the stop
- *    would land in a freed buffer, or in the next trace).
+ *    would land in a freed buffer, or in the next trace);
+ *  - clock_follows_monotonic: the records' clock (the CPU counter where
+ *    the kernel's clock is that counter, lib/trace.c) agrees with
+ *    gort_nanotime: a goroutine's sleeps, each between two gort_nanotime
+ *    readings, block and resume at times within those readings (give or
+ *    take CLOCK_SLACK_NS), over a trace long enough for the writer to
+ *    re-anchor the clock; a wrong counter rate is off by milliseconds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -506,6 +512,84 @@ TEST(stop_under_load)
 		free(t.ev);
 		close(load_fds[i]);
 	}
+}
+
+/* ---- clock_follows_monotonic ---- */
+
+#define CLOCK_SLEEPS 12
+#define CLOCK_SLEEP_NS 25000000	/* 12 x 25 ms: past two re-anchorings */
+#define CLOCK_SLACK_NS 20000	/* a few ppm of the trace, and then some */
+
+static int64_t clock_before[CLOCK_SLEEPS], clock_after[CLOCK_SLEEPS];
+
+static int clock_main(void *arg)
+{
+	int i;
+
+	main_goid = gort_goid();
+	GT_CHECK(gort_trace_start(trace_fd) == 0);
+	for (i = 0; i < CLOCK_SLEEPS; i++) {
+		clock_before[i] = gort_nanotime();
+		gort_sleep(CLOCK_SLEEP_NS);
+		clock_after[i] = gort_nanotime();
+	}
+	GT_CHECK(gort_trace_stop() == 0);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+TEST(clock_follows_monotonic)
+{
+	uint64_t block_ns[CLOCK_SLEEPS + 1];
+	struct trace t;
+	size_t i, j;
+	int k = 0;
+
+	trace_fd = tmp_fd();
+	ASSERT_LE(0, trace_fd);
+	ASSERT_EQ(0, run_main(PROCS, clock_main, NULL));
+	ASSERT_EQ(0, gt_failures());
+	ASSERT_EQ(0, trace_read(trace_fd, &t));
+	ASSERT_SANE(&t);
+	/* the file holds threads' batches in fill order: sort the sleeps */
+	for (i = 0; i < t.n; i++)
+		if (t.ev[i].kind == GORT_EV_GO_BLOCK &&
+		    t.ev[i].goid == main_goid &&
+		    t.ev[i].arg[0] == GORT_BLOCK_SLEEP && k <= CLOCK_SLEEPS)
+			block_ns[k++] = t.ev[i].ts_ns;
+	ASSERT_EQ(CLOCK_SLEEPS, k);
+	qsort(block_ns, CLOCK_SLEEPS, sizeof(block_ns[0]), cmp_u64);
+	for (k = 0; k < CLOCK_SLEEPS; k++) {
+		uint64_t start_ns = UINT64_MAX;
+
+		/* the goroutine's first go_start after the block */
+		for (j = 0; j < t.n; j++)
+			if (t.ev[j].kind == GORT_EV_GO_START &&
+			    t.ev[j].goid == main_goid &&
+			    t.ev[j].ts_ns >= block_ns[k] &&
+			    t.ev[j].ts_ns < start_ns)
+				start_ns = t.ev[j].ts_ns;
+		EXPECT_LE((uint64_t)clock_before[k] - CLOCK_SLACK_NS,
+			  block_ns[k])
+			TH_LOG("sleep %d blocked %lld ns before it began", k,
+			       (long long)(clock_before[k] -
+					   (int64_t)block_ns[k]));
+		EXPECT_LE(block_ns[k] + CLOCK_SLEEP_NS - CLOCK_SLACK_NS,
+			  start_ns)
+			TH_LOG("sleep %d: %llu ns between block and start", k,
+			       (unsigned long long)(start_ns - block_ns[k]));
+		EXPECT_GE((uint64_t)clock_after[k] + CLOCK_SLACK_NS, start_ns)
+			TH_LOG("sleep %d resumed %lld ns after it ended", k,
+			       (long long)((int64_t)start_ns - clock_after[k]));
+	}
+	free(t.ev);
+	close(trace_fd);
 }
 
 TEST_HARNESS_MAIN

@@ -4,7 +4,8 @@
 # init.sh - /init of the io_uring guest (busybox sh, PID 1); see
 # selftests/net-guest/qemu-arm64.sh.
 #
-# The initramfs holds /probe and the suites' programs as /t/SUITE/NAME.
+# The initramfs holds /probe and the suites' programs as /t/SUITE/NAME
+# (a suite named as one program, SUITE/NAME, is that program alone).
 # This script
 #   1. mounts /dev/shm, brings up loopback with 127.0.0.1 and ::1,
 #      writes /etc/hosts (so "localhost" resolves), and raises
@@ -149,6 +150,10 @@ run_prog() {
 dmesg -c > /dev/null 2>&1
 run_prog probe /probe
 for s in $GUEST_SUITES; do
+	if [ -f /t/"$s" ]; then
+		run_prog "$s" /t/"$s"	# a single program
+		continue
+	fi
 	found=
 	for p in /t/"$s"/*; do
 		[ -x "$p" ] || continue
