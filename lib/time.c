@@ -272,17 +272,15 @@ static int take_due(struct timer_heap *h, int64_t now,
 	while (n < TIMERS_BATCH && h->n && h->a[0].when <= now) {
 		struct gort_timer_rt *t = h->a[0].t;
 
-		if (!t->sleep) {
-			if (n)
-				break;
-			heap_del(h, t);
-			atomic_fetch_add(&t->running, 1);
-			*starts = t->starts;
-			batch[n++] = t;
-			break;
-		}
+		if (!t->sleep && n)
+			break;		/* a timer with a callback goes alone */
 		heap_del(h, t);
 		batch[n++] = t;
+		if (!t->sleep) {
+			atomic_fetch_add(&t->running, 1);
+			*starts = t->starts;
+			break;
+		}
 	}
 	return n;
 }
