@@ -29,10 +29,10 @@
  * counter (9 ns for rdtsc) and scale it to nanoseconds from an anchor, a
  * (counter, CLOCK_MONOTONIC) pair.  The rate comes from cntfrq_el0 on
  * AArch64; on x86-64 it is measured against CLOCK_MONOTONIC, first over
- * CALIB_NS when the first sink turns on (a few parts per million), then
+ * CALIB_NS when the first sink turns on (about ten parts per million), then
  * again from that first anchor at every re-anchoring, so it sharpens as
- * the process runs.  A trace start re-anchors, and a running trace's
- * writer re-anchors every RESYNC_NS, so a record is within a few
+ * the process runs.  A trace start re-anchors, and sysmon re-anchors
+ * every RESYNC_NS while any sink is on, so a record is within a few
  * microseconds of what clock_gettime would have said, and within tens of
  * nanoseconds near a start or stop: a record never lands outside the
  * gort_nanotime() readings taken around gort_trace_start and
@@ -85,12 +85,12 @@ GORT_TRACE_PROBES(SEMA_DEFINE)
 
 #define CALIB_NS 2000000	/* x86-64: the counter rate's first measure */
 #define CALIB_TRIES 5		/* reads per anchor; the tightest counts */
-#define RESYNC_NS 100000000	/* a running trace re-anchors this often */
+#define RESYNC_NS 100000000	/* sysmon re-anchors this often */
 
 /*
  * The scale, under a sequence count: odd while gort_trace_clock_sync
- * rewrites it.  The fields are atomics read relaxed, so that a reader
- * racing a rewrite reads a torn value it then discards, not a data race.
+ * rewrites it.  The fields are atomics, so that a reader racing a
+ * rewrite reads a torn value it then discards, not a data race.
  */
 static struct {
 	_Atomic uint32_t seq;		/* even: the fields below agree */
@@ -146,17 +146,21 @@ static void tclock_pair(uint64_t *cycles, uint64_t *ns)
 	}
 }
 
-/* Publish an anchor and a rate; tclock_lock held. */
+/*
+ * Publish an anchor and a rate; tclock_lock held.  No fences (TSan does
+ * not model them): the odd count is an acquire-release exchange, so the
+ * fields' stores stay after it, and they are release stores, so a reader
+ * whose acquire load sees one of them also sees the odd count after it.
+ */
 static void tclock_set(uint64_t cycles, uint64_t ns, uint64_t hz)
 {
 	uint32_t seq = atomic_load_explicit(&tclock.seq, memory_order_relaxed);
 	uint64_t mult = (uint64_t)(((unsigned __int128)1000000000u << 32) / hz);
 
-	atomic_store_explicit(&tclock.seq, seq + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	atomic_store_explicit(&tclock.cycles0, cycles, memory_order_relaxed);
-	atomic_store_explicit(&tclock.ns0, ns, memory_order_relaxed);
-	atomic_store_explicit(&tclock.mult, mult, memory_order_relaxed);
+	atomic_exchange_explicit(&tclock.seq, seq + 1, memory_order_acq_rel);
+	atomic_store_explicit(&tclock.cycles0, cycles, memory_order_release);
+	atomic_store_explicit(&tclock.ns0, ns, memory_order_release);
+	atomic_store_explicit(&tclock.mult, mult, memory_order_release);
 	atomic_store_explicit(&tclock.seq, seq + 2, memory_order_release);
 }
 
@@ -229,11 +233,10 @@ uint64_t gort_trace_now(void)
 	do {
 		seq = atomic_load_explicit(&tclock.seq, memory_order_acquire);
 		c0 = atomic_load_explicit(&tclock.cycles0,
-					  memory_order_relaxed);
-		ns0 = atomic_load_explicit(&tclock.ns0, memory_order_relaxed);
+					  memory_order_acquire);
+		ns0 = atomic_load_explicit(&tclock.ns0, memory_order_acquire);
 		mult = atomic_load_explicit(&tclock.mult,
-					    memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
+					    memory_order_acquire);
 	} while (unlikely((seq & 1) ||
 			  seq != atomic_load_explicit(&tclock.seq,
 						      memory_order_relaxed)));
@@ -325,8 +328,8 @@ static uint32_t self_tid(void)
 /*
  * The trace-file sink takes the fields, not a struct gort_trace_event: a
  * record assembled on the stack with narrow stores and copied out with
- * wide loads stalls on store forwarding, which cost a third of a traced
- * hand-off.  The other sinks take the struct.
+ * wide loads stalls on store forwarding: a tenth of a traced hand-off's
+ * time went there.  The other sinks take the struct.
  */
 static void emit_tid(uint32_t kind, uint64_t goid, int32_t p, int32_t m,
 		     uint32_t tid, uint64_t a0, uint64_t a1)

@@ -108,7 +108,7 @@ int gort_trace_sink_set(unsigned int sink, gort_trace_sink_fn *fn)
  * process, 2 ms on x86-64); before that, and where the counter is not the
  * kernel's clock, clock_gettime.  gort_trace_clock_sync re-anchors the
  * scale to CLOCK_MONOTONIC: with now, at once (a trace start); without,
- * if the last anchor is RESYNC_NS old (a trace writer's periodic call).
+ * if the last anchor is RESYNC_NS old (sysmon's periodic call).
  */
 uint64_t gort_trace_now(void) GORT_INTERNAL;
 void gort_trace_clock_start(void) GORT_INTERNAL;

@@ -348,7 +348,6 @@ static void *writer_main(void *arg)
 		bool quit;
 
 		writer_wait();
-		gort_trace_clock_sync(false);
 		/*
 		 * Read before the drain: stop asks only once no sink can
 		 * queue any more, so this drain takes the last buffers.  Read

@@ -14,7 +14,9 @@
  *  - starts an M when a timer is due on a P that nobody is running, and
  *    sleeps no later than the next timer (timers are never lost when their
  *    P goes idle);
- *  - prints GORT_DEBUG=schedtrace lines in Go's format.
+ *  - prints GORT_DEBUG=schedtrace lines in Go's format;
+ *  - while a trace sink is on, re-anchors the records' clock to
+ *    CLOCK_MONOTONIC every 100 ms (lib/trace.c).
  *
  * Retaking a running P uses the handshake in runtime.h: status RUNNING ->
  * RETAKE, a process-wide barrier, then a look at the M's in_runtime flag.
@@ -256,6 +258,8 @@ static void *sysmon(void *arg)
 			lastscav = now;
 			gc_scavenge_tick(now);
 		}
+		if (gort_trace_on())
+			gort_trace_clock_sync(false);
 		if (retake(now))
 			idle = 0;
 		else

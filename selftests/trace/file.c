@@ -29,7 +29,7 @@
  *    the kernel's clock is that counter, lib/trace.c) agrees with
  *    gort_nanotime: a goroutine's sleeps, each between two gort_nanotime
  *    readings, block and resume at times within those readings (give or
- *    take CLOCK_SLACK_NS), over a trace long enough for the writer to
+ *    take CLOCK_SLACK_NS), over a trace long enough for sysmon to
  *    re-anchor the clock; a wrong counter rate is off by milliseconds.
  */
 #include <errno.h>
