@@ -39,6 +39,15 @@
  * a register to an already-scanned stack slot would be missed: registers
  * are not covered by the page barrier).
  *
+ * A forked child (Documentation/gc.md: it may only exec or exit) copies
+ * the suspend request of a stop in progress with the rest of memory, and
+ * under qemu-user it can copy an undelivered GC_SIG_SUSPEND as well: the
+ * emulator keeps a guest's pending signals in its own memory, which the
+ * child inherits, and delivers them when fork returns.  The handler would
+ * then wait in the child for a resume that no thread there will give, and
+ * the parent's waitpid with it; so a handler whose process is not the one
+ * that set up the collector (suspend_pid) returns at once.
+ *
  * Every answer names its request: the handler stores the generation it
  * answered in its own M (gc_ack_gen), and the suspender waits for that,
  * M by M.  A global count of answers would count a late one (from a
@@ -396,6 +405,7 @@ static bool on_stack(uintptr_t sp, uintptr_t lo, size_t size)
  * not yet run) cannot mistake the next stop for its own and wait on.
  */
 static _Atomic uint32_t suspend_word;
+static pid_t suspend_pid;		/* the process that suspends */
 
 /* The coming signal is meant for m (read by its handler). */
 static void set_req(struct gort_m *m, bool on)
@@ -446,6 +456,8 @@ static void suspend_handler(int sig, siginfo_t *si, void *ucv)
 	if (!m || !(gen & 1) || !atomic_load_explicit(&m->gc_suspend_req,
 						  memory_order_relaxed))
 		return;
+	if (getpid() != suspend_pid)
+		return;		/* a forked child's copy of the request */
 	if (atomic_load(&suspend_single) &&
 	    atomic_load_explicit(&m->in_runtime, memory_order_relaxed)) {
 		set_req(m, false);
@@ -475,6 +487,7 @@ int gc_roots_init(void)
 {
 	struct sigaction sa;
 
+	suspend_pid = getpid();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = suspend_handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
