@@ -55,7 +55,9 @@
  *    never holds a ring buffer.  The queue is bounded: at RX_QUEUE_MAX
  *    bytes the receive is cancelled and armed again only when a reader
  *    has emptied it, so a fast sender stalls on TCP's window as it
- *    would without gort in between.  ENOBUFS (the ring ran dry), EAGAIN
+ *    would without gort in between.  Completions the kernel posted
+ *    before the reaper saw the queue full still land in it: at worst
+ *    one ring's worth of buffers more.  ENOBUFS (the ring ran dry), EAGAIN
  *    (an O_NONBLOCK socket) and EINVAL end multishot for that descriptor:
  *    its reads go back to single-shot requests once the queue is empty.
  *    EOF and errors (ECONNRESET) are queued behind the data, as recv(2)
