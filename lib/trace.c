@@ -103,7 +103,6 @@ static pthread_once_t tclock_once = PTHREAD_ONCE_INIT;
 static struct gort_lock tclock_lock;	/* one rewriter at a time */
 static uint64_t tclock_first_cycles;	/* the first anchor, from which */
 static uint64_t tclock_first_ns;	/* x86-64 measures the rate */
-static bool tclock_hz_stated;		/* the CPU states the rate */
 
 /* The kernel keeps its clock with the counter user space reads. */
 static bool clocksource_is_counter(void)
@@ -173,28 +172,41 @@ static uint64_t tclock_measured_hz(uint64_t cycles, uint64_t ns)
 			  1000000000u / (ns - tclock_first_ns));
 }
 
-static void tclock_init(void)
+/*
+ * Take an anchor now and publish it with the stated rate, or the one
+ * measured since the first anchor; false if that rate is implausible.
+ * tclock_lock held.
+ */
+static bool tclock_anchor(void)
 {
 	uint64_t c, n, hz = gort_arch_cycles_hz();
 
+	tclock_pair(&c, &n);
+	if (!hz)
+		hz = tclock_measured_hz(c, n);
+	if (hz < 1000000)
+		return false;
+	tclock_set(c, n, hz);
+	return true;
+}
+
+static void tclock_init(void)
+{
+	bool ok;
+
 	if (!clocksource_is_counter())
 		return;
-	tclock_hz_stated = hz != 0;
 	tclock_pair(&tclock_first_cycles, &tclock_first_ns);
-	c = tclock_first_cycles;
-	n = tclock_first_ns;
-	if (!hz) {
-		while ((uint64_t)gort_nanotime_internal() - n < CALIB_NS)
+	if (!gort_arch_cycles_hz())
+		while ((uint64_t)gort_nanotime_internal() - tclock_first_ns <
+		       CALIB_NS)
 			gort_cpu_relax();
-		tclock_pair(&c, &n);
-		hz = tclock_measured_hz(c, n);
-	}
-	if (hz < 1000000)
-		return;		/* implausible: keep clock_gettime */
 	gort_lock(&tclock_lock);
-	tclock_set(c, n, hz);
+	ok = tclock_anchor();
 	gort_unlock(&tclock_lock);
-	atomic_store_explicit(&tclock_counter, true, memory_order_release);
+	if (ok)		/* else keep clock_gettime */
+		atomic_store_explicit(&tclock_counter, true,
+				      memory_order_release);
 }
 
 void gort_trace_clock_start(void)
@@ -204,22 +216,16 @@ void gort_trace_clock_start(void)
 
 void gort_trace_clock_sync(bool now)
 {
-	uint64_t c, n, hz;
-
 	if (!atomic_load_explicit(&tclock_counter, memory_order_acquire))
 		return;
-	gort_lock(&tclock_lock);
+	/* sysmon calls this at every tick: look before taking the lock */
 	if (!now && (uint64_t)gort_nanotime_internal() -
 				atomic_load_explicit(&tclock.ns0,
 						     memory_order_relaxed) <
 			    RESYNC_NS)
-		goto out_unlock;
-	tclock_pair(&c, &n);
-	hz = tclock_hz_stated ? gort_arch_cycles_hz() :
-				tclock_measured_hz(c, n);
-	if (hz >= 1000000)
-		tclock_set(c, n, hz);
-out_unlock:
+		return;
+	gort_lock(&tclock_lock);
+	tclock_anchor();
 	gort_unlock(&tclock_lock);
 }
 
