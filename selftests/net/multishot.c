@@ -220,6 +220,20 @@ TEST_F(net, listener_closed_with_queued_connections)
 	ASSERT_EQ(0, gt_failures());
 }
 
+/*
+ * Give the next run's rings n provided buffers: GORT_DEBUG=uringbufs=n
+ * added to what the variant set.  0 or -1 (setenv).
+ */
+static int ring_bufs(int n)
+{
+	const char *old = getenv("GORT_DEBUG");
+	char dbg[256];
+
+	snprintf(dbg, sizeof(dbg), "%s%suringbufs=%d", old ? old : "",
+		 old ? "," : "", n);
+	return setenv("GORT_DEBUG", dbg, 1);
+}
+
 /* ---- a sender faster than the reader ---- */
 
 #define FAST_TOTAL (4u << 20)
@@ -331,13 +345,8 @@ static int fast_main(void *arg)
 
 TEST_F(net, fast_sender_bounded)
 {
-	const char *old = getenv("GORT_DEBUG");
-	char dbg[256];
-
 	GT_NET_BEGIN();
-	snprintf(dbg, sizeof(dbg), "%s%suringbufs=%d", old ? old : "",
-		 old ? "," : "", FAST_RING_BUFS);
-	ASSERT_EQ(0, setenv("GORT_DEBUG", dbg, 1));
+	ASSERT_EQ(0, ring_bufs(FAST_RING_BUFS));
 	ASSERT_EQ(0, gt_net_run(&variant->v, fast_main, NULL));
 	ASSERT_EQ(0, gt_failures());
 }
@@ -371,13 +380,8 @@ static int exhaust_main(void *arg)
 
 TEST_F(net, buffer_ring_exhausted)
 {
-	const char *old = getenv("GORT_DEBUG");
-	char dbg[256];
-
 	GT_NET_BEGIN();
-	snprintf(dbg, sizeof(dbg), "%s%suringbufs=1", old ? old : "",
-		 old ? "," : "");
-	ASSERT_EQ(0, setenv("GORT_DEBUG", dbg, 1));
+	ASSERT_EQ(0, ring_bufs(1));
 	ASSERT_EQ(0, gt_net_run(&variant->v, exhaust_main, NULL));
 	ASSERT_EQ(0, gt_failures());
 }

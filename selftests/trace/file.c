@@ -211,6 +211,22 @@ static int tmp_fd(void)
 static int trace_fd;
 static uint64_t main_goid;
 
+/*
+ * Run main_fn (which traces into trace_fd) under PROCS Ps, on a fresh
+ * temporary file, and read back a sane trace; a failed ASSERT ends the
+ * calling test (the harness jumps out).
+ */
+static void run_traced(struct __test_metadata *_metadata,
+		       int (*main_fn)(void *), struct trace *t)
+{
+	trace_fd = tmp_fd();
+	ASSERT_LE(0, trace_fd);
+	ASSERT_EQ(0, run_main(PROCS, main_fn, NULL));
+	ASSERT_EQ(0, gt_failures());
+	ASSERT_EQ(0, trace_read(trace_fd, t));
+	ASSERT_SANE(t);
+}
+
 static int start_stop_main(void *arg)
 {
 	main_goid = gort_goid();
@@ -226,12 +242,7 @@ TEST(start_stop)
 {
 	struct trace t;
 
-	trace_fd = tmp_fd();
-	ASSERT_LE(0, trace_fd);
-	ASSERT_EQ(0, run_main(PROCS, start_stop_main, NULL));
-	ASSERT_EQ(0, gt_failures());
-	ASSERT_EQ(0, trace_read(trace_fd, &t));
-	ASSERT_SANE(&t);
+	run_traced(_metadata, start_stop_main, &t);
 	EXPECT_EQ(0u, gort_trace_dropped());
 	/* exactly the workload; goroutine 1 began before, ends after */
 	EXPECT_EQ(WL_N, count(&t, GORT_EV_GO_CREATE, main_goid, ANY));
@@ -551,12 +562,7 @@ TEST(clock_follows_monotonic)
 	size_t i, j;
 	int k = 0;
 
-	trace_fd = tmp_fd();
-	ASSERT_LE(0, trace_fd);
-	ASSERT_EQ(0, run_main(PROCS, clock_main, NULL));
-	ASSERT_EQ(0, gt_failures());
-	ASSERT_EQ(0, trace_read(trace_fd, &t));
-	ASSERT_SANE(&t);
+	run_traced(_metadata, clock_main, &t);
 	/* the file holds threads' batches in fill order: sort the sleeps */
 	for (i = 0; i < t.n; i++)
 		if (t.ev[i].kind == GORT_EV_GO_BLOCK &&
