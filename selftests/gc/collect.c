@@ -93,12 +93,86 @@ static int probe_child(void *arg)
 	return run_main(1, probe_main, NULL);
 }
 
+/*
+ * The probe's verdict per mode, shared by the tests' forked children: the
+ * harness forks each test from this process, so memory mapped shared
+ * before the first fork is the one place a verdict outlives its test.
+ * Under TSan a probe costs a second or more, and 90 tests ran one each.
+ * Only an answer is kept: a probe that could not start, timed out or was
+ * killed is run again by the next test rather than skipping them all.
+ */
+enum probe_state { PROBE_UNKNOWN, PROBE_WORKS, PROBE_FAILS };
+
+struct probe_verdict {
+	char barrier[16];
+	enum probe_state state;
+	char why[256];
+};
+
+#define PROBE_MODES 4
+static struct probe_verdict *probe_verdicts;
+
+__attribute__((constructor)) static void probe_verdicts_map(void)
+{
+	/* NULL when it cannot be mapped: then every test probes */
+	probe_verdicts = gt_shared_alloc(PROBE_MODES * sizeof(*probe_verdicts));
+}
+
+static struct probe_verdict *probe_verdict_of(const char *barrier)
+{
+	int i;
+
+	if (!probe_verdicts ||
+	    strlen(barrier) >= sizeof(probe_verdicts->barrier))
+		return NULL;
+	for (i = 0; i < PROBE_MODES; i++) {
+		struct probe_verdict *v = &probe_verdicts[i];
+
+		if (!v->barrier[0])
+			strcpy(v->barrier, barrier);
+		if (!strcmp(v->barrier, barrier))
+			return v;
+	}
+	return NULL;
+}
+
+/* Run the probe in a child; PROBE_FAILS and PROBE_UNKNOWN say why. */
+static enum probe_state probe_barrier(const char *barrier, char *why,
+				      size_t whylen)
+{
+	enum probe_state state = PROBE_FAILS;
+	struct gt_child c;
+	char how[64];
+
+	if (gt_fork_run(probe_child, NULL, 30, &c)) {
+		snprintf(why, whylen, "gcbarrier=%s: the probe did not start",
+			 barrier);
+		return PROBE_UNKNOWN;
+	}
+	if (gt_exited_with(&c, 0)) {
+		state = PROBE_WORKS;
+	} else if (gt_exited_with(&c, 3)) {
+		snprintf(why, whylen,
+			 "gcbarrier=%s: a collected large object came back not zeroed on this system",
+			 barrier);
+	} else {
+		if (c.timed_out || !WIFEXITED(c.status))
+			state = PROBE_UNKNOWN;
+		snprintf(why, whylen,
+			 "gcbarrier=%s unavailable (probe %s): %.150s",
+			 barrier, gt_child_how(&c, how, sizeof(how)), c.err);
+	}
+	gt_child_free(&c);
+	return state;
+}
+
 /* Set the barrier mode and knobs; SKIP when the kernel lacks the mode. */
 static bool use_barrier(struct __test_metadata *_metadata,
 			const char *barrier, const char *extra,
 			char *why, size_t whylen)
 {
-	struct gt_child c;
+	struct probe_verdict *v;
+	enum probe_state state;
 	char buf[128];
 
 	if (!strcmp(barrier, "mprotect") && getenv("GT_WRAPPER") &&
@@ -120,21 +194,19 @@ static bool use_barrier(struct __test_metadata *_metadata,
 	snprintf(buf, sizeof(buf), "gcbarrier=%s%s%s", barrier,
 		 extra ? "," : "", extra ? extra : "");
 	setenv("GORT_DEBUG", buf, 1);
-	if (gt_fork_run(probe_child, NULL, 30, &c))
-		return false;
-	if (gt_exited_with(&c, 0)) {
-		gt_child_free(&c);
-		return true;
+	/* tests run one at a time: no two children race on a verdict */
+	v = probe_verdict_of(barrier);
+	if (v && v->state != PROBE_UNKNOWN) {
+		snprintf(why, whylen, "%s", v->why);
+		return v->state == PROBE_WORKS;
 	}
-	if (gt_exited_with(&c, 3))
-		snprintf(why, whylen,
-			 "gcbarrier=%s: a collected large object came back not zeroed on this system",
-			 barrier);
-	else
-		snprintf(why, whylen, "gcbarrier=%s unavailable: %.150s",
-			 barrier, c.err);
-	gt_child_free(&c);
-	return false;
+	state = probe_barrier(barrier, why, whylen);
+	if (v && state != PROBE_UNKNOWN) {
+		snprintf(v->why, sizeof(v->why), "%s",
+			 state == PROBE_WORKS ? "" : why);
+		v->state = state;
+	}
+	return state == PROBE_WORKS;
 }
 
 #define USE_BARRIER(extra)                                                \

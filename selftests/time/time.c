@@ -35,9 +35,9 @@
 
 GT_PROCS_FIXTURE(time)
 
-/* ---- 100,000 sleepers ---- */
+/* ---- 100,000 sleepers (a tenth under sanitizers and emulators) ---- */
 
-#define NSLEEPERS	100000
+#define NSLEEPERS	gt_scaled(100000)
 
 static struct gort_waitgroup swg;
 static atomic_long early, slept;
@@ -58,11 +58,11 @@ static void sleeper(void *arg)
 
 static int sleepers_main(void *arg)
 {
-	uintptr_t i;
+	long i, n = NSLEEPERS;
 	unsigned int seed = 12345;
 
-	gort_wg_add(&swg, NSLEEPERS);
-	for (i = 0; i < NSLEEPERS; i++)
+	gort_wg_add(&swg, n);
+	for (i = 0; i < n; i++)
 		if (gort_go(sleeper, (void *)(uintptr_t)rand_r(&seed))) {
 			GT_CHECK(!"gort_go");
 			gort_wg_done(&swg);
