@@ -188,11 +188,21 @@ enum gort_pstatus {
 
 /* A P's timers: a 4-ary min-heap by `when` (lib/time.c). */
 struct gort_timer_rt;
-/* A heap slot: the timer's when kept beside it, so sifting reads no timer */
+/*
+ * A heap slot: the timer's when kept beside it, so sifting reads no
+ * timer; the timer's address has TW_UNINDEXED set for a sleep timer,
+ * which keeps no index (lib/time.c).
+ */
 struct timer_when {
 	int64_t when;
-	struct gort_timer_rt *t;
+	uintptr_t timer;
 };
+#define TW_UNINDEXED ((uintptr_t)1)
+
+static inline struct gort_timer_rt *tw_timer(struct timer_when tw)
+{
+	return (struct gort_timer_rt *)(tw.timer & ~TW_UNINDEXED);
+}
 
 struct timer_heap {
 	struct gort_lock lock;		/* guards a, n, cap */

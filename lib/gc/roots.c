@@ -227,7 +227,7 @@ static void scan_timers(struct gc_work *w)
 			continue;
 		gort_lock(&p->timers.lock);
 		for (j = 0; j < p->timers.n; j++)
-			gc_grey(w, (uintptr_t)p->timers.a[j].t);
+			gc_grey(w, (uintptr_t)tw_timer(p->timers.a[j]));
 		gort_unlock(&p->timers.lock);
 	}
 }
