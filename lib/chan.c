@@ -185,14 +185,53 @@ static inline char *slot(struct gort_chan *c, size_t i)
 	return c->buf + i * c->elemsize;
 }
 
+/*
+ * Word-sized elements get inline copies: a libc call for 8 bytes was a
+ * tenth of chanmpmc's time (memmove into the receiver, memset of the
+ * slot it left).
+ */
+static inline void elem_copy(void *dst, const void *src, size_t size)
+{
+	switch (size) {
+	case 8:
+		memcpy(dst, src, 8);
+		break;
+	case 4:
+		memcpy(dst, src, 4);
+		break;
+	case 16:
+		memcpy(dst, src, 16);
+		break;
+	default:
+		memcpy(dst, src, size);
+	}
+}
+
+static inline void elem_clear(void *dst, size_t size)
+{
+	switch (size) {
+	case 8:
+		memset(dst, 0, 8);
+		break;
+	case 4:
+		memset(dst, 0, 4);
+		break;
+	case 16:
+		memset(dst, 0, 16);
+		break;
+	default:
+		memset(dst, 0, size);
+	}
+}
+
 static inline void copy_elem(struct gort_chan *c, void *dst, const void *src)
 {
 	if (!dst)
 		return;
 	if (src)
-		memcpy(dst, src, c->elemsize);
+		elem_copy(dst, src, c->elemsize);
 	else
-		memset(dst, 0, c->elemsize);
+		elem_clear(dst, c->elemsize);
 }
 
 _Noreturn void gort_chan_panic_closed_send(struct gort_chan *c)
@@ -266,7 +305,7 @@ bool gort_chan_recv_locked(struct gort_chan *c, void *elem, bool *ok)
 	}
 	if (c->qcount > 0) {
 		copy_elem(c, elem, slot(c, c->recvx));
-		memset(slot(c, c->recvx), 0, c->elemsize);
+		elem_clear(slot(c, c->recvx), c->elemsize);
 		if (++c->recvx == c->dataqsiz)
 			c->recvx = 0;
 		c->qcount--;
@@ -413,7 +452,7 @@ GORT_API void gort_chan_close(struct gort_chan *c)
 	/* Collect every waiter first: ready them only after unlocking. */
 	while ((sg = gort_waitq_dequeue(&c->recvq))) {
 		if (sg->elem)
-			memset(sg->elem, 0, c->elemsize);
+			elem_clear(sg->elem, c->elemsize);
 		sg->success = false;
 		sg->next = wake;
 		wake = sg;
