@@ -166,7 +166,9 @@ GORT_API int gort_select(struct gort_select_case *cases, int n,
 	for (i = 0; i < n; i++) {
 		if (!cases[i].chan)
 			continue;
-		j = (int)(select_rand() % (uint32_t)(npoll + 1));
+		/* Go's cheaprandn: a multiply, not a 25-cycle divide */
+		j = (int)(((uint64_t)select_rand() * (uint32_t)(npoll + 1)) >>
+			  32);
 		pollorder[npoll] = pollorder[j];
 		pollorder[j] = i;
 		npoll++;
