@@ -143,7 +143,7 @@ static bool heap_add(struct timer_heap *h, struct gort_timer_rt *t)
 		h->a = a;
 		h->cap = cap;
 	}
-	t->idx = t->sleep ? -1 : h->n;
+	/* sift_up's last heap_set gives an indexed timer its idx */
 	h->a[h->n] = (struct timer_when){
 		t->when, (uintptr_t)t | (t->sleep ? TW_UNINDEXED : 0)
 	};
