@@ -26,7 +26,14 @@
  * leaving the spinning state, which closes the window where a readier saw
  * a spinner and did not wake anyone.  Waking an idle vCPU costs 20-25 us on
  * these VMs, so a spinning M also spins briefly on the queues before it
- * parks.
+ * parks.  The spin is polite: past its first few microseconds (where a
+ * hand-off between two Ps usually lands) each round gives the CPU away
+ * with sched_yield, which returns at once when nothing else is runnable
+ * there and otherwise lets that thread run.  A server's load generator,
+ * or any other process on a small machine, then never waits behind an M
+ * that has nothing to do: with 2 Ps on 2 vCPUs and wrk beside it, pure
+ * PAUSE spinning held wrk off the CPU for whole time slices (httpd-raw
+ * c100 p99 6.5 ms against 2 ms, and 6 % fewer requests).
  *
  * Preemption without signals (DESIGN.md section 4): gort never switches a
  * goroutine from a signal handler.  sysmon takes the P away from a G that
@@ -88,6 +95,8 @@ __thread struct gort_m *gort_tls_m __attribute__((tls_model("initial-exec")));
 
 /* spin on the run queues this long before an idle M parks */
 #define SPIN_NS 50000
+/* of which the first part in PAUSEs only; then a sched_yield per round */
+#define SPIN_PAUSE_NS 5000
 #define GOID_BATCH 16
 #define G_SLAB 64
 
@@ -916,7 +925,7 @@ static struct gort_g *findrunnable(struct gort_m *m)
 {
 	struct gort_g *gp;
 	struct gort_p *p;
-	int64_t until;
+	int64_t now, polite, until;
 	int i;
 
 top:
@@ -940,10 +949,16 @@ top:
 		gp = stealwork(m);
 		if (gp)
 			return gp;
-		until = gort_nanotime_internal() + SPIN_NS;
+		now = gort_nanotime_internal();
+		polite = now + SPIN_PAUSE_NS;
+		until = now + SPIN_NS;
 		do {
-			for (i = 0; i < 64; i++)
-				gort_cpu_relax();
+			if (now < polite) {
+				for (i = 0; i < 64; i++)
+					gort_cpu_relax();
+			} else {
+				sched_yield();
+			}
 			if (atomic_load(&sched.stw_wait) || m_must_exit(m))
 				goto top;
 			/*
@@ -959,7 +974,8 @@ top:
 				gp = stealwork(m);
 			if (gp)
 				return gp;
-		} while (gort_nanotime_internal() < until);
+			now = gort_nanotime_internal();
+		} while (now < until);
 	}
 
 	gort_lock(&sched.lock);
